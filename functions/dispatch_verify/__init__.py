@@ -1,0 +1,1 @@
+"""dispatch-verify: dispatch a LiveKit agent into a room and prove it arrived."""

@@ -1,0 +1,170 @@
+"""Pydantic models for everything that crosses a state boundary.
+
+The workflow carries one JSON document, ``WorkflowState``, from step to step: every Lambda step
+receives the whole state and returns the whole (updated) state, and the Choice state routes on
+``check.next``. Keeping the decisions in Python (not in ASL expressions) keeps them testable
+without AWS and avoids interpreter differences in JSONPath filters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dispatch_verify.errors import Cause, ErrorDetail
+
+# LiveKit room and agent names: printable, no control characters, bounded.
+_NAME = re.compile(r"^[^\x00-\x1f\x7f]+$")
+MAX_METADATA_BYTES = 64 * 1024
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Options(_Strict):
+    join_timeout_s: int = Field(45, ge=1, le=3600)
+    poll_interval_s: int = Field(3, ge=1, le=300)  # Wait.SecondsPath needs an integer
+    max_attempts: int = Field(3, ge=1, le=10)
+    create_room: bool = True
+    room_empty_timeout_s: int | None = Field(None, ge=1, le=86_400)
+
+
+class DispatchRequest(_Strict):
+    """The workflow input, as a backend or a schedule sends it."""
+
+    room: str = Field(min_length=1, max_length=256)
+    agent_name: str = Field(min_length=1, max_length=256)
+    metadata: str = ""  # JSON object in the input is serialised to a string
+    request_id: str | None = Field(None, min_length=1, max_length=80)
+    kind: Literal["request", "heartbeat"] = "request"
+    options: Options = Field(default_factory=Options)
+
+    @field_validator("room", "agent_name")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if not _NAME.match(value) or value != value.strip():
+            raise ValueError("must be printable text without control characters or surrounding spaces")
+        return value
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata_as_string(cls, value: Any) -> str:
+        if value is None:
+            return ""
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        if len(text.encode()) > MAX_METADATA_BYTES:
+            raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes")
+        return text
+
+
+class JobSeen(_Strict):
+    """One LiveKit job of a dispatch as a check saw it (diagnosis only, never proof of arrival)."""
+
+    job_id: str
+    status: str  # JobStatus name: JS_PENDING, JS_RUNNING, JS_SUCCESS, JS_FAILED, JS_CANCELLED
+    error: str = ""
+    participant_identity: str = ""
+    seen_at: str  # UTC ISO-8601
+
+
+class Attempt(_Strict):
+    """One CreateDispatch of this request."""
+
+    dispatch_id: str
+    created_at: str  # UTC ISO-8601, LiveKit's own creation time of the dispatch
+    created_at_epoch: float
+    deadline_epoch: float  # when this attempt stops waiting (local clock)
+    deleted: bool = False
+    checks: int = 0
+    job_states: list[JobSeen] = Field(default_factory=list)  # distinct (job, status) pairs seen
+
+
+class ParticipantSeen(_Strict):
+    identity: str
+    kind: str  # ParticipantInfo.Kind name: STANDARD, SIP, AGENT, ...
+    agent_name: str | None = None  # lk.agent.name or lk.agent_name attribute
+    state: str  # ParticipantInfo.State name: JOINING, JOINED, ACTIVE, DISCONNECTED
+    joined_at: str | None = None  # UTC ISO-8601
+
+
+class Check(_Strict):
+    """What the last look at the room decided; the Choice state routes on ``next``."""
+
+    next: Literal["verified", "wait", "redispatch", "escalate"]
+    cause: Cause | None = None  # set when next == "escalate" (and as the reason for "redispatch")
+    checked_at: str
+    participants: list[ParticipantSeen] = Field(default_factory=list)
+    agent_identity: str | None = None
+    agent_joined_at: str | None = None
+    agent_joined_at_epoch: float | None = None
+
+
+class StepError(BaseModel):
+    """What an ASL ``Catch`` records at ``$.error`` (Step Functions' own field names)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    Error: str
+    Cause: str | None = None
+
+
+class Outcome(_Strict):
+    status: Literal["verified", "escalated"]
+    request_id: str
+    room: str
+    agent_name: str
+    kind: Literal["request", "heartbeat"] = "request"
+    cause: Cause | None = None
+    agent_identity: str | None = None
+    dispatch_id: str | None = None  # the dispatch that succeeded
+    dispatch_ids: list[str] = Field(default_factory=list)
+    attempts: int = 0
+    join_latency_s: float | None = None  # first dispatch -> agent's joined_at (LiveKit's clocks)
+    started_at: str
+    first_dispatch_at: str | None = None
+    agent_joined_at: str | None = None
+    finished_at: str
+
+
+class EscalationBundle(_Strict):
+    """Everything a LiveKit support ticket needs, and no secret."""
+
+    request_id: str
+    room: str
+    agent_name: str
+    kind: Literal["request", "heartbeat"] = "request"
+    cause: Cause
+    attempts: int
+    dispatches: list[dict[str, str]]  # [{"dispatch_id", "created_at"}]
+    job_states: list[JobSeen]
+    participants: list[ParticipantSeen]  # the last participant list seen
+    last_error: ErrorDetail | None = None
+    started_at: str
+    escalated_at: str
+
+
+class WorkflowState(_Strict):
+    """The document every step receives and returns."""
+
+    request: DispatchRequest  # request_id always set after "Prepare request"
+    started_at: str
+    attempts: list[Attempt] = Field(default_factory=list)
+    check: Check | None = None
+    last_error: ErrorDetail | None = None
+    error: StepError | None = None  # written by ASL Catch, consumed by "Escalate"
+    escalation: EscalationBundle | None = None
+    outcome: Outcome | None = None
+    # JSON of ``outcome`` (verified) or ``escalation`` (escalated), for the Fail state's CausePath.
+    summary: str | None = None
+
+    @property
+    def request_id(self) -> str:
+        assert self.request.request_id is not None
+        return self.request.request_id
+
+    @property
+    def live_attempt(self) -> Attempt | None:
+        return next((a for a in reversed(self.attempts) if not a.deleted), None)
