@@ -1,0 +1,260 @@
+"""The ``dispatch-verify`` command: demo, run, sim.
+
+Everything runs on this machine: the real state machine definition on moto's Step Functions
+interpreter, the real Lambda handlers, and either the embedded LiveKit simulator (demo) or the
+LiveKit server named by LIVEKIT_URL / LIVEKIT_API_KEY / LIVEKIT_API_SECRET (run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sandbox import progress
+from sandbox.clock import RealClock
+
+EXIT_VERIFIED, EXIT_USAGE, EXIT_ESCALATED = 0, 1, 2
+TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+class UsageError(Exception):
+    """Bad arguments or configuration: printed as one line, exit status 1."""
+
+
+def outcome_of(result: Any) -> dict[str, Any]:
+    """One JSON-able outcome from a finished execution, verified or escalated."""
+    if result.status == "SUCCEEDED" and isinstance(result.output, dict):
+        return {**result.output, "status": "verified"}
+    try:
+        bundle = json.loads(result.cause or "")
+    except ValueError:
+        bundle = None
+    if not isinstance(bundle, dict):
+        return {"status": "escalated", "cause": "internal", "error": result.error, "detail": result.cause}
+    return {
+        "status": "escalated",
+        "cause": bundle.get("cause"),
+        "request_id": bundle.get("request_id"),
+        "room": bundle.get("room"),
+        "agent_name": bundle.get("agent_name"),
+        "attempts": bundle.get("attempts"),
+        "dispatch_ids": [d.get("dispatch_id") for d in bundle.get("dispatches", [])],
+        "join_latency_s": None,
+        "escalation": bundle,
+    }
+
+
+def workflow_input(args: argparse.Namespace) -> dict[str, Any]:
+    metadata: Any = ""
+    if args.metadata:
+        try:
+            metadata = json.loads(args.metadata)
+        except ValueError as exc:
+            raise UsageError(f"--metadata is not valid JSON: {exc}") from exc
+    options = {
+        key: value
+        for key, value in {
+            "join_timeout_s": args.join_timeout,
+            "poll_interval_s": args.poll_interval,
+            "max_attempts": args.max_attempts,
+        }.items()
+        if value is not None
+    }
+    return {"room": args.room, "agent_name": args.agent_name, "metadata": metadata, "options": options}
+
+
+def livekit_from_env() -> dict[str, str]:
+    names = {"url": "LIVEKIT_URL", "api_key": "LIVEKIT_API_KEY", "api_secret": "LIVEKIT_API_SECRET"}
+    missing = [env for env in names.values() if not os.environ.get(env)]
+    if missing:
+        raise UsageError(
+            f"{', '.join(missing)} not set: export the LiveKit project's URL and API key/secret "
+            "(or start `dispatch-verify sim` and point LIVEKIT_URL at it)"
+        )
+    return {key: os.environ[env] for key, env in names.items()}
+
+
+def execute(
+    livekit: dict[str, str], payload: dict[str, Any], *, name: str, timeout_s: float
+) -> dict[str, Any]:
+    from sandbox.runner import LocalEngine
+
+    clock = RealClock()
+    with LocalEngine(clock, livekit, template_path=str(TEMPLATE)) as engine:
+        arn = engine.start(payload, name=name)
+        result = engine.wait(arn, timeout_s=timeout_s, on_event=progress.printer(sys.stderr, clock.now))
+    return outcome_of(result)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    livekit = livekit_from_env()
+    payload = workflow_input(args)
+    options = payload["options"]
+    budget = (options.get("join_timeout_s", 45) + 30) * options.get("max_attempts", 3) + 60
+    name = args.request_id or f"run-{uuid.uuid4().hex[:12]}"
+    outcome = execute(livekit, payload, name=name, timeout_s=budget)
+    if args.json:
+        print(json.dumps(outcome, separators=(",", ":")))
+    else:
+        print(json.dumps(outcome, indent=2))
+    return EXIT_VERIFIED if outcome["status"] == "verified" else EXIT_ESCALATED
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from sandbox.livekit_sim import LiveKitSimulator
+
+    clock = RealClock()
+    agents = {"sleepy-agent": f"wake:{args.wake}", "ghost-agent": "never"}
+    with LiveKitSimulator(clock, agents=agents) as sim:
+        livekit = {"url": sim.url, "api_key": sim.api_key, "api_secret": sim.api_secret}
+        print(f"LiveKit simulator at {sim.url}; agents: {agents}\n", flush=True)
+        stamp = time.strftime("%H%M%S")
+        print(
+            f"1) 'sleepy-agent' is asleep and wakes about {args.wake} s after its first dispatch.", flush=True
+        )
+        first = execute(
+            livekit,
+            {
+                "room": f"demo-sleepy-{stamp}",
+                "agent_name": "sleepy-agent",
+                "metadata": {"caller": "+15550100", "purpose": "demo"},
+                "options": {"join_timeout_s": 30, "poll_interval_s": 2, "max_attempts": 2},
+            },
+            name=f"demo-sleepy-{stamp}",
+            timeout_s=120,
+        )
+        print(json.dumps(first, indent=2), flush=True)
+        print(
+            "\n2) 'ghost-agent' accepts the dispatch but never wakes (the sleeping-agent case).", flush=True
+        )
+        second = execute(
+            livekit,
+            {
+                "room": f"demo-ghost-{stamp}",
+                "agent_name": "ghost-agent",
+                "metadata": {"purpose": "demo"},
+                "options": {"join_timeout_s": 8, "poll_interval_s": 2, "max_attempts": 3},
+            },
+            name=f"demo-ghost-{stamp}",
+            timeout_s=120,
+        )
+        print("Escalation bundle (published to SNS and EventBridge):", flush=True)
+        print(json.dumps(second.get("escalation", second), indent=2), flush=True)
+        peak = max(
+            sim.max_live_dispatches(first["room"], "sleepy-agent"),
+            sim.max_live_dispatches(second["room"], "ghost-agent"),
+        )
+        print(f"\nlive dispatches per room never exceeded: {peak}", flush=True)
+    ok = first["status"] == "verified" and second["status"] == "escalated"
+    return EXIT_VERIFIED if ok else EXIT_ESCALATED
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from sandbox.livekit_sim import LiveKitSimulator, parse_behaviour
+
+    agents: dict[str, str] = {}
+    for item in args.agent or []:
+        name, sep, behaviour = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--agent expects NAME=BEHAVIOUR, got {item!r}")
+        try:
+            parse_behaviour(behaviour)
+        except ValueError as exc:
+            raise UsageError(f"--agent {item}: {exc}") from exc
+        agents[name] = behaviour
+    sim = LiveKitSimulator(
+        RealClock(),
+        api_key=args.api_key,
+        api_secret=args.api_secret,
+        agents=agents,
+        auto_create=not args.no_auto_create,
+    )
+    try:
+        url = sim.start(port=args.port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from exc
+    print(f"LiveKit simulator listening on {url}", flush=True)
+    print(
+        f"  LIVEKIT_URL={url} LIVEKIT_API_KEY={args.api_key} LIVEKIT_API_SECRET={args.api_secret}", flush=True
+    )
+    print(f"  agents: {agents or '(none: every agent name has no worker)'}")
+    print(f"  auto-create rooms: {not args.no_auto_create}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="dispatch-verify", description=__doc__.splitlines()[0])
+    sub = top.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser(
+        "demo", help="sleeping agent verified, then a never-waking agent escalated (simulator)"
+    )
+    demo.add_argument("--wake", type=_positive_int, default=12, help="seconds the sleepy agent sleeps")
+    demo.set_defaults(func=cmd_demo)
+
+    run = sub.add_parser("run", help="dispatch and verify against LIVEKIT_URL with the real workflow")
+    run.add_argument("--room", required=True)
+    run.add_argument("--agent-name", required=True)
+    run.add_argument("--metadata", help="JSON passed to the agent")
+    run.add_argument("--join-timeout", type=_positive_int, help="seconds to wait per dispatch (45)")
+    run.add_argument("--poll-interval", type=_positive_int, help="seconds between checks (3)")
+    run.add_argument("--max-attempts", type=_positive_int, help="dispatches before escalating (3)")
+    run.add_argument("--request-id", help="execution name / request id (default: random)")
+    run.add_argument("--json", action="store_true", help="print the outcome as one JSON line on stdout")
+    run.set_defaults(func=cmd_run)
+
+    sim = sub.add_parser("sim", help="serve the LiveKit simulator on 127.0.0.1 until interrupted")
+    sim.add_argument("--port", type=int, default=7880)
+    sim.add_argument("--api-key", default="devkey")
+    sim.add_argument("--api-secret", default="secret")
+    sim.add_argument(
+        "--agent",
+        action="append",
+        metavar="NAME=BEHAVIOUR",
+        help="warm | wake:S | never | none | reject | leave:S (repeatable)",
+    )
+    sim.add_argument(
+        "--no-auto-create", action="store_true", help="dispatch to a missing room answers not_found"
+    )
+    sim.set_defaults(func=cmd_sim)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"dispatch-verify: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
