@@ -1,0 +1,140 @@
+"""The agent fleet: one worker per agent name, whose behaviour decides what happens to dispatches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from livekit.protocol.agent import Job, JobStatus
+from livekit.protocol.models import ParticipantInfo
+
+from .behaviours import JOIN_DELAY_S, Behaviour, parse_behaviour
+from .world import AGENT_NAME_ATTRIBUTES, Dispatch, World, new_id
+
+LEFT_ERROR = "agent worker left the room"
+
+
+def no_capacity_error(agent_name: str) -> str:
+    return f"resource_exhausted: no worker with capacity available for agent {agent_name!r}"
+
+
+@dataclass
+class Worker:
+    agent_name: str
+    behaviour: Behaviour
+    worker_id: str = field(default_factory=lambda: new_id("AW_"))
+    awake: bool = False
+    wake_at: float | None = None
+    pending: list[str] = field(default_factory=list)  # dispatch ids waiting for the wake
+    active_jobs: set[str] = field(default_factory=set)
+    last_activity: float = 0.0
+
+    def is_awake(self, t: float) -> bool:
+        """A woken worker stays warm while it has jobs and ``idle_s`` after its last activity."""
+        if self.awake and not self.active_jobs and t >= self.last_activity + self.behaviour.idle_s:
+            self.awake = False
+        return self.awake
+
+
+class Fleet:
+    def __init__(self, world: World, agents: dict[str, str] | None, default_behaviour: str) -> None:
+        self.world = world
+        self.default = parse_behaviour(default_behaviour)
+        self.workers: dict[str, Worker] = {}
+        for name, text in (agents or {}).items():
+            self.set_agent(name, text)
+        world.on_dispatch = self.on_dispatch
+        world.on_job_end = self.on_job_end
+
+    def set_agent(self, agent_name: str, behaviour: str | Behaviour) -> None:
+        self.workers[agent_name] = Worker(agent_name, parse_behaviour(behaviour))
+
+    def worker(self, agent_name: str) -> Worker:
+        if agent_name not in self.workers:
+            self.workers[agent_name] = Worker(agent_name, self.default)
+        return self.workers[agent_name]
+
+    # -- reactions --------------------------------------------------------------------------
+    def on_dispatch(self, dispatch: Dispatch, t: float) -> None:
+        """Called by CreateDispatch. Jobs appear as events, so the response still shows none."""
+        worker = self.worker(dispatch.agent_name)
+        kind = worker.behaviour.kind
+        if kind == "none":
+            return
+        if kind == "never":
+            self.world.schedule(t, lambda at: self._job_if_live(dispatch, at, JobStatus.JS_PENDING))
+        elif kind == "reject":
+            self.world.schedule(t, lambda at: self._reject(dispatch, at))
+        elif kind in ("warm", "leave") or (kind == "wake" and worker.is_awake(t)):
+            self.world.schedule(t, lambda at: self._assign(worker, dispatch, at, at + JOIN_DELAY_S))
+        else:  # asleep: the first dispatch wakes it, later ones wait for the same wake
+            worker.pending.append(dispatch.id)
+            if worker.wake_at is None:
+                worker.wake_at = t + worker.behaviour.seconds
+                self.world.schedule(worker.wake_at, lambda at: self._wake(worker, at))
+
+    def on_job_end(self, job: Job, t: float) -> None:
+        worker = self.workers.get(job.agent_name)
+        if worker is not None and job.id in worker.active_jobs:
+            worker.active_jobs.discard(job.id)
+            worker.last_activity = t
+
+    # -- events -----------------------------------------------------------------------------
+    def _job_if_live(self, dispatch: Dispatch, t: float, status: int, **kw: str) -> Job | None:
+        if dispatch.deleted_at is not None or dispatch.room not in self.world.rooms:
+            return None
+        return self.world.add_job(dispatch, t, status, **kw)
+
+    def _reject(self, dispatch: Dispatch, t: float) -> None:
+        self._job_if_live(
+            dispatch,
+            t,
+            JobStatus.JS_FAILED,
+            error=no_capacity_error(dispatch.agent_name),
+            reason="JSR_NO_CAPACITY",
+        )
+
+    def _wake(self, worker: Worker, t: float) -> None:
+        if self.workers.get(worker.agent_name) is not worker:
+            return  # behaviour replaced meanwhile
+        worker.awake, worker.wake_at, worker.last_activity = True, None, t
+        pending, worker.pending = worker.pending, []
+        for dispatch_id in pending:
+            dispatch = self.world.dispatches.get(dispatch_id)
+            if dispatch is not None:
+                self._assign(worker, dispatch, t, t)
+
+    def _assign(self, worker: Worker, dispatch: Dispatch, t: float, join_at: float) -> None:
+        job = self._job_if_live(dispatch, t, JobStatus.JS_RUNNING, worker_id=worker.worker_id)
+        if job is None:
+            return
+        worker.active_jobs.add(job.id)
+        worker.last_activity = t
+        self.world.schedule(join_at, lambda at: self._join(worker, job, dispatch, at))
+
+    def _join(self, worker: Worker, job: Job, dispatch: Dispatch, t: float) -> None:
+        if job.state.status != JobStatus.JS_RUNNING or dispatch.room not in self.world.rooms:
+            return
+        identity = job.state.participant_identity
+        attributes = dict.fromkeys(AGENT_NAME_ATTRIBUTES, dispatch.agent_name)
+        info = ParticipantInfo(
+            identity=identity,
+            name=dispatch.agent_name,
+            kind=ParticipantInfo.Kind.AGENT,
+            state=ParticipantInfo.State.ACTIVE,
+            attributes=attributes,
+        )
+        self.world.join(dispatch.room, info, t)
+        job.state.updated_at = round(t * 1e9)
+        if worker.behaviour.kind == "leave":
+            sid = info.sid
+            self.world.schedule(
+                t + worker.behaviour.seconds, lambda at: self._leave(job, dispatch.room, sid, at)
+            )
+
+    def _leave(self, job: Job, room: str, sid: str, t: float) -> None:
+        state = self.world.rooms.get(room)
+        identity = job.state.participant_identity
+        if state is None or identity not in state.participants or state.participants[identity].sid != sid:
+            return
+        self.world.end_job(job, t, JobStatus.JS_FAILED, LEFT_ERROR)
+        self.world.leave(room, identity, t)

@@ -1,0 +1,222 @@
+"""HTTP and Twirp: routing, JWT authentication, protobuf/JSON encoding, fault injection.
+
+Order of checks follows LiveKit's server: the auth middleware validates a token (plain-text 401),
+then Twirp routes (``bad_route``), decodes the body (``malformed``), and the handler checks grants
+(JSON 401 ``unauthenticated`` / ``permissions denied``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError, Message
+from livekit.api import TokenVerifier
+from livekit.api.access_token import Claims
+
+from .errors import PlainAuthError, TwirpError
+from .service import METHODS, UNMODELLED
+from .world import World
+
+PREFIX = "/twirp/livekit."
+JSON, PROTOBUF = "application/json", "application/protobuf"
+DEFAULT_FAULT_MESSAGES = {
+    "unavailable": "no response from servers",
+    "deadline_exceeded": "deadline exceeded",
+    "resource_exhausted": "resource exhausted",
+    "internal": "internal error",
+}
+
+
+@dataclass
+class Fault:
+    code: str | None
+    remaining: int
+    latency_s: float
+    message: str | None
+    applied: bool = False  # the call takes effect, yet the caller sees the error
+
+
+class TwirpApp:
+    """Everything between the raw HTTP request and the world; no sockets here."""
+
+    def __init__(self, world: World, api_key: str, api_secret: str) -> None:
+        self.world = world
+        self.api_key = api_key
+        self.verifier = TokenVerifier(api_key, api_secret)
+        self.faults: dict[str, deque[Fault]] = {}
+        self.calls: list[tuple[str, str, int]] = []
+        self._calls_lock = threading.Lock()
+
+    def add_fault(self, method: str, fault: Fault) -> None:
+        with self.world.lock:
+            self.faults.setdefault(method, deque()).append(fault)
+
+    def _take_fault(self, method: str) -> Fault | None:
+        with self.world.lock:
+            queue = self.faults.get(method)
+            while queue and queue[0].remaining <= 0:
+                queue.popleft()
+            if not queue:
+                return None
+            queue[0].remaining -= 1
+            return queue[0]
+
+    def authenticate(self, header: str | None) -> Claims:
+        if not header:
+            raise PlainAuthError("invalid authorization token")
+        if not header.startswith("Bearer "):
+            raise PlainAuthError("invalid authorization header. Must start with Bearer ")
+        token = header[len("Bearer ") :]
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise PlainAuthError("invalid authorization token") from None
+        if unverified.get("iss") != self.api_key:
+            raise PlainAuthError(f"invalid API key: {unverified.get('iss', '')}")
+        try:  # signature, exp and nbf are checked against wall time, as the tokens were minted
+            return self.verifier.verify(token)
+        except (jwt.PyJWTError, ValueError) as e:
+            raise PlainAuthError(f"invalid token: {token}, error: {e}") from None
+
+    def handle(self, http_method: str, path: str, headers: Any, body: bytes) -> tuple[int, str, bytes]:
+        path = path.split("?", 1)[0]
+        name = path.rsplit("/", 1)[-1]
+        encoding = JSON
+        try:
+            claims = self.authenticate(headers.get("Authorization"))  # validity now, grants later
+            method = self._route(http_method, path)
+            ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if ctype not in (JSON, PROTOBUF):
+                raise TwirpError("bad_route", f'unexpected Content-Type: "{ctype}"')
+            encoding = ctype
+            req = self._decode(method.request, body, encoding)
+            method.authorize(claims, req)
+            fault = self._take_fault(name)
+            if fault is not None and fault.latency_s > 0:
+                self.world.clock.sleep(fault.latency_s)
+            failure = None
+            if fault is not None and fault.code is not None:
+                msg = fault.message or DEFAULT_FAULT_MESSAGES.get(fault.code, f"injected fault: {fault.code}")
+                failure = TwirpError(fault.code, msg)
+                if not fault.applied:
+                    raise failure
+            with self.world.lock:
+                now = self.world.advance()
+                reply = method.run(self.world, req, now)
+            if failure is not None:
+                raise failure
+            self._record(name, "ok", 200)
+            return 200, encoding, self._encode(reply, encoding)
+        except PlainAuthError as e:
+            self._record(name, e.code, e.status)
+            return e.status, "text/plain; charset=utf-8", str(e).encode()
+        except TwirpError as e:
+            self._record(name, e.code, e.status)
+            return e.status, JSON, e.body()
+        except Exception as e:  # a bug in the simulator must still answer like a server
+            err = TwirpError("internal", f"simulator error: {type(e).__name__}: {e}")
+            self._record(name, err.code, err.status)
+            return err.status, JSON, err.body()
+
+    def _route(self, http_method: str, path: str) -> Any:
+        if not path.startswith(PREFIX) or path.count("/") != 3:
+            raise TwirpError(
+                "bad_route", f"no handler for path {path!r}", {"twirp_invalid_route": f"POST {path}"}
+            )
+        service, name = path[len(PREFIX) :].split("/")
+        if http_method != "POST":
+            raise TwirpError(
+                "bad_route",
+                f"unsupported method {http_method} (only POST is allowed)",
+                {"twirp_invalid_route": f"{http_method} {path}"},
+            )
+        method = METHODS.get((service, name))
+        if method is None:
+            if name in UNMODELLED.get(service, ()):
+                raise TwirpError("unimplemented", f"{service}/{name} is not modelled by the simulator")
+            raise TwirpError(
+                "bad_route", f"no handler for path {path!r}", {"twirp_invalid_route": f"POST {path}"}
+            )
+        return method
+
+    @staticmethod
+    def _decode(cls: type[Message], body: bytes, encoding: str) -> Message:
+        msg = cls()
+        try:
+            if encoding == PROTOBUF:
+                msg.ParseFromString(body)
+            elif body.strip():
+                json_format.Parse(body.decode("utf-8"), msg, ignore_unknown_fields=True)
+        except (DecodeError, json_format.ParseError, UnicodeDecodeError) as e:
+            kind = "protobuf" if encoding == PROTOBUF else "json"
+            raise TwirpError("malformed", f"the {kind} request could not be decoded: {e}") from None
+        return msg
+
+    @staticmethod
+    def _encode(msg: Message, encoding: str) -> bytes:
+        if encoding == PROTOBUF:
+            return msg.SerializeToString()
+        return json.dumps(json_format.MessageToDict(msg, always_print_fields_with_no_presence=True)).encode()
+
+    def _record(self, name: str, code: str, status: int) -> None:
+        with self._calls_lock:
+            self.calls.append((name, code, status))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "livekit-sim"
+    timeout = 300  # idle keep-alive connections
+    server: _Server
+
+    def _body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline().strip():  # trailers
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _answer(self, status: int, ctype: str, payload: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _twirp(self, http_method: str) -> None:
+        body = self._body()
+        self._answer(*self.server.app.handle(http_method, self.path, self.headers, body))
+
+    def do_POST(self) -> None:
+        self._twirp("POST")
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] == "/":
+            self._answer(200, "text/plain; charset=utf-8", b"OK")
+        else:
+            self._twirp("GET")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], app: TwirpApp) -> None:
+        self.app = app
+        super().__init__(address, _Handler)

@@ -1,0 +1,163 @@
+"""``LiveKitSimulator``: the world, the agent fleet and the Twirp server, with a test-facing API."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from livekit.protocol.agent_dispatch import AgentDispatch
+from livekit.protocol.models import ParticipantInfo
+
+from .agents import Fleet
+from .behaviours import Behaviour, parse_behaviour
+from .errors import TWIRP_STATUS
+from .server import Fault, TwirpApp, _Server
+from .world import World
+
+
+class LiveKitSimulator:
+    """A LiveKit server-API look-alike: official clients work against ``url`` unchanged.
+
+    All simulated time comes from ``clock`` (``now()`` epoch seconds, ``sleep(s)``). The world is
+    advanced lazily: each request (and each inspection method here) first applies every event due
+    by ``clock.now()``. JWT validity (``nbf``/``exp``) is checked on wall time, as tokens are minted.
+    """
+
+    def __init__(
+        self,
+        clock: Any,
+        *,
+        api_key: str = "devkey",
+        api_secret: str = "secret",  # noqa: S107 - the key pair of `livekit-server --dev`
+        agents: dict[str, str] | None = None,
+        default_behaviour: str = "none",
+        auto_create: bool = True,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.clock = clock
+        self.api_key, self.api_secret, self.host = api_key, api_secret, host
+        self.world = World(clock, auto_create=auto_create)
+        self.fleet = Fleet(self.world, agents, default_behaviour)
+        self.app = TwirpApp(self.world, api_key, api_secret)
+        self.url: str | None = None
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self, port: int = 0) -> str:
+        if self._server is not None:
+            raise RuntimeError(f"simulator already serving at {self.url}")
+        self._server = _Server((self.host, port), self.app)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="livekit-sim", daemon=True)
+        self._thread.start()
+        self.url = f"http://{self.host}:{self._server.server_address[1]}"
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> LiveKitSimulator:
+        self.start(0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- configuration ----------------------------------------------------------------------
+    def set_agent(self, agent_name: str, behaviour: str | Behaviour) -> None:
+        """Register (or replace) the worker for ``agent_name``; applies to later dispatches."""
+        with self.world.lock:
+            self.world.advance()
+            self.fleet.set_agent(agent_name, parse_behaviour(behaviour))
+
+    def inject_fault(
+        self,
+        method: str,
+        code: str | None,
+        count: int = 1,
+        latency_s: float = 0.0,
+        message: str | None = None,
+        *,
+        applied: bool = False,
+    ) -> None:
+        """The next ``count`` calls of Twirp method ``method`` fail with ``code`` after ``latency_s``
+        extra seconds on the clock. ``code=None`` with ``latency_s > 0`` only adds latency.
+        ``applied=True``: the call takes effect but the caller still gets the error (a lost reply)."""
+        if code is not None and code not in TWIRP_STATUS:
+            raise ValueError(f"unknown Twirp code {code!r}; known: {', '.join(sorted(TWIRP_STATUS))}")
+        if code is None and latency_s <= 0:
+            raise ValueError("a fault needs a code, a latency_s > 0, or both")
+        if count < 1 or latency_s < 0:
+            raise ValueError("count must be >= 1 and latency_s >= 0")
+        self.app.add_fault(method, Fault(code, count, latency_s, message, applied))
+
+    def add_participant(
+        self,
+        room: str,
+        identity: str,
+        *,
+        kind: str = "STANDARD",
+        attributes: dict[str, str] | None = None,
+        state: str = "ACTIVE",
+    ) -> None:
+        """A participant joins ``room`` now (the room is created if missing)."""
+        info = ParticipantInfo(
+            identity=identity,
+            name=identity,
+            kind=ParticipantInfo.Kind.Value(kind.upper()),
+            state=ParticipantInfo.State.Value(state.upper()),
+            attributes=attributes or {},
+        )
+        with self.world.lock:
+            now = self.world.advance()
+            self.world.join(room, info, now)
+
+    def remove_participant(self, room: str, identity: str) -> bool:
+        """A participant leaves ``room`` now; False if it was not there."""
+        with self.world.lock:
+            now = self.world.advance()
+            return self.world.leave(room, identity, now)
+
+    # -- inspection -------------------------------------------------------------------------
+    @property
+    def calls(self) -> list[tuple[str, str, int]]:
+        """(method, Twirp code or "ok", HTTP status) per request; plain-text 401s record
+        "unauthenticated"."""
+        return self.app.calls
+
+    def max_live_dispatches(self, room: str, agent_name: str) -> int:
+        with self.world.lock:
+            self.world.advance()
+            return self.world.max_live(room, agent_name)
+
+    def live_dispatches(self, room: str, agent_name: str | None = None) -> list[AgentDispatch]:
+        with self.world.lock:
+            self.world.advance()
+            state = self.world.rooms.get(room)
+            if state is None:
+                return []
+            found = [self.world.dispatches[i] for i in state.dispatch_ids]
+            return [self.world.dispatch_proto(d) for d in found if agent_name in (None, d.agent_name)]
+
+    def room_names(self) -> list[str]:
+        with self.world.lock:
+            self.world.advance()
+            return list(self.world.rooms)
+
+    def participants(self, room: str) -> list[ParticipantInfo]:
+        with self.world.lock:
+            self.world.advance()
+            state = self.world.rooms.get(room)
+            return [] if state is None else [_copy(p) for p in state.participants.values()]
+
+
+def _copy(info: ParticipantInfo) -> ParticipantInfo:
+    out = ParticipantInfo()
+    out.CopyFrom(info)
+    return out
