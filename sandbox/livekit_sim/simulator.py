@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, TypeVar
 
+from google.protobuf.message import Message
+from livekit.protocol.agent import Job
 from livekit.protocol.agent_dispatch import AgentDispatch
 from livekit.protocol.models import ParticipantInfo
 
@@ -13,6 +15,8 @@ from .behaviours import Behaviour, parse_behaviour
 from .errors import TWIRP_STATUS
 from .server import Fault, TwirpApp, _Server
 from .world import World
+
+M = TypeVar("M", bound=Message)
 
 
 class LiveKitSimulator:
@@ -48,7 +52,9 @@ class LiveKitSimulator:
         if self._server is not None:
             raise RuntimeError(f"simulator already serving at {self.url}")
         self._server = _Server((self.host, port), self.app)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="livekit-sim", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="livekit-sim", daemon=True
+        )
         self._thread.start()
         self.url = f"http://{self.host}:{self._server.server_address[1]}"
         return self.url
@@ -145,6 +151,17 @@ class LiveKitSimulator:
             found = [self.world.dispatches[i] for i in state.dispatch_ids]
             return [self.world.dispatch_proto(d) for d in found if agent_name in (None, d.agent_name)]
 
+    def jobs(self, room: str | None = None, agent_name: str | None = None) -> list[Job]:
+        """Every job ever created (also of deleted dispatches and closed rooms), oldest first."""
+        with self.world.lock:
+            self.world.advance()
+            found = [
+                j
+                for j in self.world.jobs.values()
+                if room in (None, j.room.name) and agent_name in (None, j.agent_name)
+            ]
+            return [_copy(j) for j in found]
+
     def room_names(self) -> list[str]:
         with self.world.lock:
             self.world.advance()
@@ -157,7 +174,7 @@ class LiveKitSimulator:
             return [] if state is None else [_copy(p) for p in state.participants.values()]
 
 
-def _copy(info: ParticipantInfo) -> ParticipantInfo:
-    out = ParticipantInfo()
-    out.CopyFrom(info)
+def _copy(msg: M) -> M:
+    out = type(msg)()
+    out.CopyFrom(msg)
     return out
