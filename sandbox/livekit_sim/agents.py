@@ -8,7 +8,8 @@ from livekit.protocol.agent import Job, JobStatus
 from livekit.protocol.models import ParticipantInfo
 
 from .behaviours import JOIN_DELAY_S, Behaviour, parse_behaviour
-from .world import AGENT_NAME_ATTRIBUTES, Dispatch, World, new_id
+from .model import AGENT_NAME_ATTRIBUTES, Dispatch, new_id
+from .world import World
 
 LEFT_ERROR = "agent worker left the room"
 

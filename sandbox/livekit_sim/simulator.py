@@ -76,6 +76,16 @@ class LiveKitSimulator:
         self.stop()
 
     # -- configuration ----------------------------------------------------------------------
+    @property
+    def auto_create(self) -> bool:
+        """Whether CreateDispatch creates a missing room (else: ``not_found``). Settable."""
+        return self.world.auto_create
+
+    @auto_create.setter
+    def auto_create(self, value: bool) -> None:
+        with self.world.lock:
+            self.world.auto_create = bool(value)
+
     def set_agent(self, agent_name: str, behaviour: str | Behaviour) -> None:
         """Register (or replace) the worker for ``agent_name``; applies to later dispatches."""
         with self.world.lock:

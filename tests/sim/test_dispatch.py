@@ -120,3 +120,14 @@ def test_max_live_dispatches_is_a_high_water_mark_of_undeleted_dispatches(sim: L
     assert len(sim.live_dispatches("call-1", "warm-agent")) == 2
     assert sim.max_live_dispatches("call-1", "other") == 0
     assert sim.max_live_dispatches("call-2", "warm-agent") == 0
+
+
+def test_auto_create_can_be_switched_off_on_a_running_simulator(sim: LiveKitSimulator) -> None:
+    # Given a running simulator whose automatic room creation is then switched off
+    sim.auto_create = False
+    # When an agent is dispatched to a missing room
+    err = server_error(
+        sim, lambda c: c.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(room="x"))
+    )
+    # Then: not_found
+    assert (err.code, err.message) == ("not_found", "requested room does not exist")
