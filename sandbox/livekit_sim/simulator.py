@@ -168,7 +168,7 @@ class LiveKitSimulator:
             found = [
                 j
                 for j in self.world.jobs.values()
-                if room in (None, j.room.name) and agent_name in (None, j.agent_name)
+                if room in (None, self.world.job_dispatch[j.id].room) and agent_name in (None, j.agent_name)
             ]
             return [_copy(j) for j in found]
 

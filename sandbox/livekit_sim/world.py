@@ -246,7 +246,6 @@ class World:
             dispatch_id=dispatch.id,
             agent_name=dispatch.agent_name,
             metadata=dispatch.metadata,
-            room=Room(name=dispatch.room, sid=self.rooms[dispatch.room].info.sid),
             state=JobState(status=status, updated_at=ns(t), worker_id=worker_id, error=error, reason=reason),  # type: ignore[arg-type]
         )
         if status != JobStatus.JS_PENDING:

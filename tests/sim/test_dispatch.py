@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from livekit import api
@@ -131,3 +132,15 @@ def test_auto_create_can_be_switched_off_on_a_running_simulator(sim: LiveKitSimu
     )
     # Then: not_found
     assert (err.code, err.message) == ("not_found", "requested room does not exist")
+
+
+def test_concurrent_dispatches_on_keep_alive_connections_are_all_recorded(sim: LiveKitSimulator) -> None:
+    # When 20 dispatches are sent at once through one client session
+    async def burst(c: api.LiveKitAPI) -> list[api.AgentDispatch]:
+        req = api.CreateAgentDispatchRequest(agent_name="warm-agent", room="call-1")
+        return await asyncio.gather(*(c.agent_dispatch.create_dispatch(req) for _ in range(20)))
+
+    made = lk(sim, burst)
+    # Then each made its own dispatch, and all 20 were live together
+    assert len({d.id for d in made}) == 20
+    assert sim.max_live_dispatches("call-1", "warm-agent") == 20
