@@ -123,11 +123,13 @@ class LiveKitSimulator:
         state: str = "ACTIVE",
     ) -> None:
         """A participant joins ``room`` now (the room is created if missing)."""
+        ParticipantInfo.Kind.Value(kind.upper())  # ValueError for an unknown kind or state
+        ParticipantInfo.State.Value(state.upper())
         info = ParticipantInfo(
             identity=identity,
             name=identity,
-            kind=ParticipantInfo.Kind.Value(kind.upper()),
-            state=ParticipantInfo.State.Value(state.upper()),
+            kind=kind.upper(),
+            state=state.upper(),
             attributes=attributes or {},
         )
         with self.world.lock:

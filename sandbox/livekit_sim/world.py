@@ -42,7 +42,7 @@ class World:
         self.dispatches: dict[str, Dispatch] = {}  # live ones only
         self.jobs: dict[str, Job] = {}
         self.job_dispatch: dict[str, Dispatch] = {}
-        self._events: list[tuple[float, int, Callable[[float], None]]] = []
+        self._events: list[tuple[float, int, Callable[[float], object]]] = []
         self._seq = itertools.count()
         self._live: Counter[tuple[str, str]] = Counter()
         self._max_live: Counter[tuple[str, str]] = Counter()
@@ -51,12 +51,12 @@ class World:
         self.on_job_end: Callable[[Job, float], None] = lambda j, t: None
 
     # -- time -------------------------------------------------------------------------------
-    def schedule(self, t: float, fn: Callable[[float], None]) -> None:
+    def schedule(self, t: float, fn: Callable[[float], object]) -> None:
         heapq.heappush(self._events, (t, next(self._seq), fn))
 
     def advance(self) -> float:
         """Apply every event due by ``clock.now()`` in time order; return now."""
-        now = self.clock.now()
+        now = float(self.clock.now())
         with self.lock:
             while self._events and self._events[0][0] <= now:
                 t, _, fn = heapq.heappop(self._events)
