@@ -11,7 +11,7 @@ the LiveKit code, message and HTTP status from the ``Cause`` that Step Functions
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel
 
@@ -44,9 +44,7 @@ class DispatchVerifyError(Exception):
         self.detail = detail
 
     @classmethod
-    def of(
-        cls, cause: Cause, message: str, *, code: str | None = None, status: int | None = None
-    ) -> DispatchVerifyError:
+    def of(cls, cause: Cause, message: str, *, code: str | None = None, status: int | None = None) -> Self:
         return cls(ErrorDetail(cause=cause, code=code, message=message, status=status))
 
 

@@ -21,6 +21,10 @@ _NAME = re.compile(r"^[^\x00-\x1f\x7f]+$")
 MAX_METADATA_BYTES = 64 * 1024
 
 
+# What the Choice state routes on after "Check participants" and "Re-dispatch agent".
+Next = Literal["verified", "wait", "redispatch", "escalate"]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -94,7 +98,7 @@ class ParticipantSeen(_Strict):
 class Check(_Strict):
     """What the last look at the room decided; the Choice state routes on ``next``."""
 
-    next: Literal["verified", "wait", "redispatch", "escalate"]
+    next: Next
     cause: Cause | None = None  # set when next == "escalate" (and as the reason for "redispatch")
     checked_at: str
     participants: list[ParticipantSeen] = Field(default_factory=list)
@@ -144,6 +148,17 @@ class EscalationBundle(_Strict):
     last_error: ErrorDetail | None = None
     started_at: str
     escalated_at: str
+
+
+class StepEvent(BaseModel):
+    """The Payload of every Lambda task: the state document and ``$$.Execution.Name``.
+
+    ``state`` stays untyped here: it is the raw workflow input for "Prepare request" (and for an
+    escalation that follows its failure), a ``WorkflowState`` for every other step.
+    """
+
+    state: Any
+    execution_name: str = Field(min_length=1, max_length=80)
 
 
 class WorkflowState(_Strict):

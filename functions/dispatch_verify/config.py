@@ -1,0 +1,88 @@
+"""The one place that reads configuration: LiveKit credentials and the escalation targets.
+
+Credentials come from a Secrets Manager secret (JSON ``{"url", "api_key", "api_secret"}``) when
+``LIVEKIT_SECRET_ARN`` is set, cached by Powertools Parameters for ``SECRET_MAX_AGE_S``; otherwise
+from ``LIVEKIT_URL``, ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET``. Error messages name what is
+missing, never a value.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools.utilities import parameters
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from dispatch_verify.errors import ConfigurationError
+
+SECRET_MAX_AGE_S = 300
+_SECRET_KEYS = ("url", "api_key", "api_secret")
+
+
+class LiveKitCredentials(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    url: str
+    api_key: str
+    api_secret: SecretStr  # SecretStr: a repr or a log line shows '**********'
+
+
+class EscalationTargets(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    topic_arn: str
+    event_bus_name: str
+
+
+def livekit_credentials() -> LiveKitCredentials:
+    secret_arn = os.environ.get("LIVEKIT_SECRET_ARN", "").strip()
+    if secret_arn:
+        return _credentials(_read_secret(secret_arn), f"secret {secret_arn}")
+    values = {key: os.environ.get(f"LIVEKIT_{key.upper()}", "") for key in _SECRET_KEYS}
+    return _credentials(values, "the environment (LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET)")
+
+
+def escalation_targets() -> EscalationTargets:
+    topic_arn = os.environ.get("ESCALATION_TOPIC_ARN", "").strip()
+    bus_name = os.environ.get("EVENT_BUS_NAME", "").strip()
+    missing = [
+        name
+        for name, value in (("ESCALATION_TOPIC_ARN", topic_arn), ("EVENT_BUS_NAME", bus_name))
+        if not value
+    ]
+    if missing:
+        raise ConfigurationError.of("internal", f"missing environment variable(s): {', '.join(missing)}")
+    return EscalationTargets(topic_arn=topic_arn, event_bus_name=bus_name)
+
+
+def clear_cache() -> None:
+    """Forget cached secrets (tests, and a local engine that rotates credentials between runs)."""
+    parameters.clear_caches()  # type: ignore[no-untyped-call]  # untyped upstream
+
+
+def _read_secret(secret_arn: str) -> dict[str, Any]:
+    try:
+        value = parameters.get_secret(secret_arn, transform="json", max_age=SECRET_MAX_AGE_S)
+    except parameters.TransformParameterError as exc:
+        # Not the decoder's message: keep even a fragment of the secret's text out of the error.
+        raise ConfigurationError.of("auth", f"secret {secret_arn} is not valid JSON") from exc
+    except parameters.GetParameterError as exc:
+        # Powertools' message is the AWS error (code and text), which never carries the value.
+        raise ConfigurationError.of(
+            "auth", f"cannot read LiveKit credentials from secret {secret_arn}: {exc}"
+        ) from exc
+    if not isinstance(value, dict):
+        raise ConfigurationError.of("auth", f"secret {secret_arn} is not a JSON object")
+    return value
+
+
+def _credentials(values: dict[str, Any], source: str) -> LiveKitCredentials:
+    missing = [key for key in _SECRET_KEYS if not isinstance(values.get(key), str) or not values[key].strip()]
+    if missing:
+        raise ConfigurationError.of(
+            "auth", f"LiveKit credentials incomplete in {source}: missing {', '.join(missing)}"
+        )
+    return LiveKitCredentials(
+        url=values["url"].strip(),
+        api_key=values["api_key"].strip(),
+        api_secret=SecretStr(values["api_secret"]),
+    )

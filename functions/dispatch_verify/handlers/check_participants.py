@@ -1,0 +1,32 @@
+"""Lambda "Check participants": is the agent in the room? Decides verified, wait, redispatch or escalate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dispatch_verify import config, livekit
+from dispatch_verify.logic.check import check_participants
+from dispatch_verify.models import StepEvent, WorkflowState
+from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    state = WorkflowState.model_validate(StepEvent.model_validate(event).state)
+    log_context(state)
+    with livekit.connect(config.livekit_credentials()) as port:
+        state = check_participants(state, port)
+    assert state.check is not None
+    logger.info(
+        "participants checked",
+        extra={
+            "next": state.check.next,
+            "cause": state.check.cause,
+            "agent_identity": state.check.agent_identity,
+            "participants": len(state.check.participants),
+        },
+    )
+    return state.model_dump(mode="json")

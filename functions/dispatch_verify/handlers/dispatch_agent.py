@@ -1,0 +1,24 @@
+"""Lambda "Dispatch agent": dispatch the agent into the room (adopting an earlier try's dispatch)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dispatch_verify import config, livekit
+from dispatch_verify.logic.dispatch import dispatch_agent
+from dispatch_verify.models import StepEvent, WorkflowState
+from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    state = WorkflowState.model_validate(StepEvent.model_validate(event).state)
+    log_context(state)
+    with livekit.connect(config.livekit_credentials()) as port:
+        state = dispatch_agent(state, port)
+    log_context(state)
+    logger.info("agent dispatched", extra={"deadline_epoch": state.attempts[-1].deadline_epoch})
+    return state.model_dump(mode="json")

@@ -1,0 +1,34 @@
+"""Lambda "Escalate": publish the evidence bundle to the SNS topic and the EventBridge bus."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dispatch_verify import config
+from dispatch_verify.logic.escalation import escalate
+from dispatch_verify.logic.request import recover_state
+from dispatch_verify.models import StepEvent
+from dispatch_verify.notify import AwsEscalationChannel
+from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    step = StepEvent.model_validate(event)
+    state = recover_state(step.state, step.execution_name)
+    log_context(state)
+    channel = AwsEscalationChannel(config.escalation_targets(), boto3.client("sns"), boto3.client("events"))
+    state = escalate(state, channel)
+    assert state.escalation is not None
+    logger.warning(
+        "escalated",
+        extra={
+            "cause": state.escalation.cause,
+            "dispatch_ids": [d["dispatch_id"] for d in state.escalation.dispatches],
+        },
+    )
+    return state.model_dump(mode="json")

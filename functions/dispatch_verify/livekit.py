@@ -1,0 +1,242 @@
+"""The one place that talks to LiveKit, and the one place that classifies its errors.
+
+The steps see LiveKit through ``LiveKitPort``: a few synchronous calls that return plain values
+(``Dispatch``, ``Job``, ``Participant``), so the logic is tested with an in-memory fake.
+``LiveKitClient`` implements the port with the official ``livekit-api`` client, which is async: one
+event loop (``asyncio.Runner``) and one HTTP session per Lambda invocation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+import aiohttp
+from livekit import api
+
+from dispatch_verify.config import LiveKitCredentials
+from dispatch_verify.errors import (
+    Cause,
+    DispatchVerifyError,
+    ErrorDetail,
+    LiveKitPermanentError,
+    LiveKitTransientError,
+)
+
+CLIENT_TIMEOUT_S = 10.0
+AGENT_NAME_ATTRIBUTES = ("lk.agent.name", "lk.agent_name")  # agents framework, server
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    status: str  # JobStatus name: JS_PENDING, JS_RUNNING, JS_SUCCESS, JS_FAILED, JS_CANCELLED
+    error: str = ""
+    participant_identity: str = ""
+
+    @property
+    def ended(self) -> bool:
+        return self.status not in ("JS_PENDING", "JS_RUNNING")
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    dispatch_id: str
+    agent_name: str
+    room: str
+    metadata: str
+    created_at: float  # LiveKit's creation time, epoch seconds
+    deleted: bool = False
+    jobs: tuple[Job, ...] = ()
+
+
+@dataclass(frozen=True)
+class Participant:
+    identity: str
+    kind: str  # ParticipantInfo.Kind name: STANDARD, SIP, AGENT, ...
+    state: str  # ParticipantInfo.State name: JOINING, JOINED, ACTIVE, DISCONNECTED
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    joined_at: float | None = None  # epoch seconds, LiveKit's clock
+
+    def agent_names(self) -> list[str]:
+        return [self.attributes[key] for key in AGENT_NAME_ATTRIBUTES if self.attributes.get(key)]
+
+
+class LiveKitPort(Protocol):
+    """What the steps need from LiveKit. Errors are raised as ``DispatchVerifyError`` subclasses."""
+
+    def create_room(self, room: str, empty_timeout_s: int | None) -> None: ...
+
+    def list_participants(self, room: str) -> list[Participant]: ...
+
+    def list_dispatches(self, room: str) -> list[Dispatch]: ...
+
+    def get_dispatch(self, room: str, dispatch_id: str) -> Dispatch | None: ...
+
+    def create_dispatch(self, room: str, agent_name: str, metadata: str) -> Dispatch: ...
+
+    def delete_dispatch(self, room: str, dispatch_id: str) -> bool:
+        """Delete a dispatch; False if LiveKit no longer knows it (which also counts as done)."""
+        ...
+
+
+_AUTH_CODES = {"unauthenticated", "permission_denied"}
+_INVALID_CODES = {
+    "invalid_argument",
+    "failed_precondition",
+    "unimplemented",
+    "malformed",
+    "bad_route",
+    "out_of_range",
+    "already_exists",
+}
+
+
+def livekit_error(exc: api.ServerError) -> DispatchVerifyError:
+    """Classify a LiveKit server error: transient ones are retried by the state machine, the rest escalate.
+
+    A rejected or garbled token comes back as plain text, which the client reports as code "unknown"
+    with status 401: the status decides before the code does.
+    """
+    code, status = exc.code, exc.status
+
+    def detail(cause: Cause) -> ErrorDetail:
+        return ErrorDetail(cause=cause, code=code, message=exc.message or code, status=status)
+
+    if code in _AUTH_CODES or status in (401, 403):
+        return LiveKitPermanentError(detail("auth"))
+    if code == "resource_exhausted" or status == 429:
+        return LiveKitTransientError(detail("quota"))
+    if code == "not_found":
+        return LiveKitPermanentError(detail("room_missing"))
+    if code in _INVALID_CODES:
+        return LiveKitPermanentError(detail("invalid_request"))
+    return LiveKitTransientError(detail("livekit_unavailable"))
+
+
+def network_error(exc: BaseException) -> LiveKitTransientError:
+    """aiohttp errors, timeouts and socket errors: LiveKit did not answer, so asking again may work."""
+    return LiveKitTransientError.of(
+        "livekit_unavailable", f"{type(exc).__name__}: {str(exc) or 'no answer in time'}"
+    )
+
+
+class LiveKitClient:
+    """``LiveKitPort`` over ``livekit.api.LiveKitAPI``. Use as a context manager (see ``connect``)."""
+
+    def __init__(self, credentials: LiveKitCredentials, timeout_s: float = CLIENT_TIMEOUT_S) -> None:
+        self._runner = asyncio.Runner()
+        self._api = self._runner.run(self._open(credentials, timeout_s))
+
+    @staticmethod
+    async def _open(credentials: LiveKitCredentials, timeout_s: float) -> api.LiveKitAPI:
+        # aiohttp wants its session created inside the loop that will use it.
+        return api.LiveKitAPI(
+            credentials.url,
+            credentials.api_key,
+            credentials.api_secret.get_secret_value(),
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+        )
+
+    def close(self) -> None:
+        try:
+            self._runner.run(self._api.aclose())
+        finally:
+            self._runner.close()
+
+    def _call(self, call: Callable[[api.LiveKitAPI], Awaitable[_T]]) -> _T:
+        async def run() -> _T:
+            return await call(self._api)
+
+        try:
+            return self._runner.run(run())
+        except api.ServerError as exc:
+            raise livekit_error(exc) from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise network_error(exc) from exc
+
+    def create_room(self, room: str, empty_timeout_s: int | None) -> None:
+        request = api.CreateRoomRequest(name=room)
+        if empty_timeout_s is not None:
+            request.empty_timeout = empty_timeout_s
+        self._call(lambda lk: lk.room.create_room(request))
+
+    def list_participants(self, room: str) -> list[Participant]:
+        response = self._call(lambda lk: lk.room.list_participants(api.ListParticipantsRequest(room=room)))
+        return [participant_from_proto(p) for p in response.participants]
+
+    def list_dispatches(self, room: str) -> list[Dispatch]:
+        return [dispatch_from_proto(d) for d in self._call(lambda lk: lk.agent_dispatch.list_dispatch(room))]
+
+    def get_dispatch(self, room: str, dispatch_id: str) -> Dispatch | None:
+        found = self._call(lambda lk: lk.agent_dispatch.get_dispatch(dispatch_id, room))
+        return dispatch_from_proto(found) if found is not None else None
+
+    def create_dispatch(self, room: str, agent_name: str, metadata: str) -> Dispatch:
+        request = api.CreateAgentDispatchRequest(agent_name=agent_name, room=room, metadata=metadata)
+        return dispatch_from_proto(self._call(lambda lk: lk.agent_dispatch.create_dispatch(request)))
+
+    def delete_dispatch(self, room: str, dispatch_id: str) -> bool:
+        try:
+            self._call(lambda lk: lk.agent_dispatch.delete_dispatch(dispatch_id, room))
+        except LiveKitPermanentError as exc:
+            if exc.detail.code == "not_found":
+                return False
+            raise
+        return True
+
+
+@contextmanager
+def connect(credentials: LiveKitCredentials) -> Iterator[LiveKitPort]:
+    client = LiveKitClient(credentials)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _enum_name(enum: api.ParticipantInfo.Kind | type, value: int) -> str:
+    try:
+        return str(enum.Name(value))  # type: ignore[union-attr]
+    except ValueError:
+        return str(value)
+
+
+def participant_from_proto(info: api.ParticipantInfo) -> Participant:
+    if info.joined_at_ms:
+        joined_at: float | None = info.joined_at_ms / 1000
+    else:
+        joined_at = float(info.joined_at) if info.joined_at else None
+    return Participant(
+        identity=info.identity,
+        kind=_enum_name(api.ParticipantInfo.Kind, info.kind),
+        state=_enum_name(api.ParticipantInfo.State, info.state),
+        attributes=dict(info.attributes),
+        joined_at=joined_at,
+    )
+
+
+def dispatch_from_proto(dispatch: api.AgentDispatch) -> Dispatch:
+    jobs = tuple(
+        Job(
+            job_id=job.id,
+            status=_enum_name(api.JobStatus, job.state.status),
+            error=job.state.error,
+            participant_identity=job.state.participant_identity,
+        )
+        for job in dispatch.state.jobs
+    )
+    return Dispatch(
+        dispatch_id=dispatch.id,
+        agent_name=dispatch.agent_name,
+        room=dispatch.room,
+        metadata=dispatch.metadata,
+        created_at=dispatch.state.created_at / 1e9,  # nanoseconds on the wire
+        deleted=bool(dispatch.state.deleted_at),
+        jobs=jobs,
+    )

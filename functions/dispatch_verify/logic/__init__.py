@@ -1,0 +1,1 @@
+"""The steps' decisions as plain functions over the models, with LiveKit and AWS behind ports."""

@@ -1,0 +1,74 @@
+"""Check participants: is the agent in the room, and if not, is the dispatch still worth waiting for?"""
+
+from __future__ import annotations
+
+from dispatch_verify import clock
+from dispatch_verify.errors import Cause, DispatchVerifyError
+from dispatch_verify.livekit import Dispatch, LiveKitPort
+from dispatch_verify.logic.participants import find_agent, is_named_agent, seen, verified_check
+from dispatch_verify.models import Attempt, Check, JobSeen, Next, WorkflowState
+
+
+def check_participants(state: WorkflowState, port: LiveKitPort) -> WorkflowState:
+    state = state.model_copy(deep=True)
+    request = state.request
+    attempt = state.live_attempt
+    if attempt is None:
+        raise DispatchVerifyError.of("internal", "no live dispatch to check: Dispatch agent has not run")
+    participants = port.list_participants(request.room)
+    now = clock.now()
+    attempt.checks += 1
+    agent = find_agent(participants, request.agent_name)
+    if agent is not None:
+        state.check = verified_check(participants, agent, now)
+        return state
+    # Job states only explain why the agent is absent; they never prove it present.
+    dispatch = port.get_dispatch(request.room, attempt.dispatch_id)
+    if dispatch is not None:
+        _record_jobs(attempt, dispatch, now)
+    agent_seen = any(is_named_agent(p, request.agent_name) for p in participants)
+    cause = stale_cause(attempt, dispatch, now, agent_seen=agent_seen)
+    state.check = Check(
+        next="wait" if cause is None else _next_after_stale(state),
+        cause=cause,
+        checked_at=clock.iso_utc(now),
+        participants=seen(participants),
+    )
+    return state
+
+
+def stale_cause(attempt: Attempt, dispatch: Dispatch | None, now: float, *, agent_seen: bool) -> Cause | None:
+    """Why this attempt is no longer worth waiting for, or None while it still is.
+
+    ``agent_seen``: the agent is in the room but not (or no longer) present, e.g. DISCONNECTED.
+    """
+    had_agent = agent_seen or any(job.participant_identity for job in attempt.job_states)
+    if dispatch is None or dispatch.deleted or _jobs_over(dispatch):
+        return "joined_then_left" if had_agent else "job_failed"
+    if now >= attempt.deadline_epoch:
+        return "not_joined" if attempt.job_states else "never_assigned"
+    return None
+
+
+def _jobs_over(dispatch: Dispatch) -> bool:
+    """Every job ended (failed, or finished without the agent being there) and none replaces it."""
+    return bool(dispatch.jobs) and all(job.ended for job in dispatch.jobs)
+
+
+def _next_after_stale(state: WorkflowState) -> Next:
+    return "redispatch" if len(state.attempts) < state.request.options.max_attempts else "escalate"
+
+
+def _record_jobs(attempt: Attempt, dispatch: Dispatch, now: float) -> None:
+    known = {(job.job_id, job.status) for job in attempt.job_states}
+    for job in dispatch.jobs:
+        if (job.job_id, job.status) not in known:
+            attempt.job_states.append(
+                JobSeen(
+                    job_id=job.job_id,
+                    status=job.status,
+                    error=job.error,
+                    participant_identity=job.participant_identity,
+                    seen_at=clock.iso_utc(now),
+                )
+            )

@@ -1,0 +1,88 @@
+"""Ensure room, Dispatch agent, Re-dispatch agent: every one safe to run twice.
+
+A step may be run again by the state machine after it created something but before it returned
+(a Lambda timeout, a lost response). So each looks before it creates: a live dispatch of this agent
+with this metadata that the state does not know yet is a previous try's, and is adopted.
+"""
+
+from __future__ import annotations
+
+from dispatch_verify import clock
+from dispatch_verify.livekit import Dispatch, LiveKitPort
+from dispatch_verify.logic.participants import find_agent, seen, verified_check
+from dispatch_verify.models import Attempt, Check, WorkflowState
+from dispatch_verify.observability import logger
+
+
+def ensure_room(state: WorkflowState, port: LiveKitPort) -> WorkflowState:
+    """Create the room first (idempotent in LiveKit): a dispatch to a missing room fails or hangs."""
+    options = state.request.options
+    if options.create_room:
+        port.create_room(state.request.room, options.room_empty_timeout_s)
+    return state
+
+
+def dispatch_agent(state: WorkflowState, port: LiveKitPort) -> WorkflowState:
+    state = state.model_copy(deep=True)
+    state.attempts.append(_new_attempt(state, port))
+    return state
+
+
+def redispatch_agent(state: WorkflowState, port: LiveKitPort) -> WorkflowState:
+    """Cancel the stale dispatch, then dispatch again; never two live dispatches of this request.
+
+    The agent may have arrived since the check: look once more, and keep it if it is there.
+    """
+    state = state.model_copy(deep=True)
+    request = state.request
+    participants = port.list_participants(request.room)
+    now = clock.now()
+    agent = find_agent(participants, request.agent_name)
+    if agent is not None:
+        logger.info("agent arrived before the re-dispatch", extra={"identity": agent.identity})
+        state.check = verified_check(participants, agent, now)
+        return state
+    stale = state.live_attempt
+    if stale is not None:
+        found = port.delete_dispatch(request.room, stale.dispatch_id)
+        stale.deleted = True
+        logger.info("stale dispatch deleted", extra={"stale_dispatch_id": stale.dispatch_id, "found": found})
+    state.attempts.append(_new_attempt(state, port))
+    cause = state.check.cause if state.check else None
+    state.check = Check(
+        next="wait", cause=cause, checked_at=clock.iso_utc(now), participants=seen(participants)
+    )
+    return state
+
+
+def _new_attempt(state: WorkflowState, port: LiveKitPort) -> Attempt:
+    request = state.request
+    dispatch = _adoptable(state, port.list_dispatches(request.room))
+    if dispatch is not None:
+        logger.info(
+            "adopted a dispatch created by an earlier try", extra={"dispatch_id": dispatch.dispatch_id}
+        )
+    else:
+        dispatch = port.create_dispatch(request.room, request.agent_name, request.metadata)
+        logger.info("dispatch created", extra={"dispatch_id": dispatch.dispatch_id})
+    now = clock.now()
+    created_at = dispatch.created_at or now  # LiveKit always sets it; never divide by a missing one
+    return Attempt(
+        dispatch_id=dispatch.dispatch_id,
+        created_at=clock.iso_utc(created_at),
+        created_at_epoch=created_at,
+        deadline_epoch=now + request.options.join_timeout_s,
+    )
+
+
+def _adoptable(state: WorkflowState, dispatches: list[Dispatch]) -> Dispatch | None:
+    known = {attempt.dispatch_id for attempt in state.attempts}
+    candidates = [
+        d
+        for d in dispatches
+        if not d.deleted
+        and d.dispatch_id not in known
+        and d.agent_name == state.request.agent_name
+        and d.metadata == state.request.metadata
+    ]
+    return max(candidates, key=lambda d: d.created_at, default=None)

@@ -1,0 +1,54 @@
+"""Record outcome: what happened, in one record, and the summary the Fail state shows."""
+
+from __future__ import annotations
+
+from dispatch_verify import clock
+from dispatch_verify.logic.escalation import escalation_bundle
+from dispatch_verify.models import Attempt, Outcome, WorkflowState
+from dispatch_verify.observability import logger
+
+
+def record_outcome(state: WorkflowState) -> WorkflowState:
+    state = state.model_copy(deep=True)
+    check = state.check
+    verified = (
+        check is not None and check.next == "verified" and state.escalation is None and state.error is None
+    )
+    escalation = state.escalation
+    if not verified and escalation is None:
+        # Escalate itself failed (its Catch leads here): keep the evidence in the summary anyway.
+        logger.error(
+            "escalation was not published", extra={"error": state.error.Error if state.error else None}
+        )
+        escalation = escalation_bundle(state)
+    first = state.attempts[0] if state.attempts else None
+    joined_at = check.agent_joined_at_epoch if verified and check else None
+    outcome = Outcome(
+        status="verified" if verified else "escalated",
+        request_id=state.request.request_id or "",
+        room=state.request.room,
+        agent_name=state.request.agent_name,
+        kind=state.request.kind,
+        cause=escalation.cause if escalation else None,
+        agent_identity=check.agent_identity if verified and check else None,
+        dispatch_id=_proving_attempt(state).dispatch_id if verified and state.attempts else None,
+        dispatch_ids=[a.dispatch_id for a in state.attempts],
+        attempts=len(state.attempts),
+        join_latency_s=round(joined_at - first.created_at_epoch, 3) if joined_at and first else None,
+        started_at=state.started_at,
+        first_dispatch_at=first.created_at if first else None,
+        agent_joined_at=check.agent_joined_at if verified and check else None,
+        finished_at=clock.iso_utc(clock.now()),
+    )
+    state.outcome = outcome
+    state.summary = outcome.model_dump_json() if escalation is None else escalation.model_dump_json()
+    return state
+
+
+def _proving_attempt(state: WorkflowState) -> Attempt:
+    """The dispatch whose job names the verified identity; else the live one (the latest)."""
+    identity = state.check.agent_identity if state.check else None
+    for attempt in state.attempts:
+        if identity and any(job.participant_identity == identity for job in attempt.job_states):
+            return attempt
+    return state.live_attempt or state.attempts[-1]

@@ -1,0 +1,88 @@
+"""Turn the workflow input into the state document, and recover one after that failed."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from dispatch_verify import clock
+from dispatch_verify.errors import ErrorDetail, InvalidRequestError
+from dispatch_verify.models import (
+    DispatchRequest,
+    EscalationBundle,
+    Options,
+    StepError,
+    WorkflowState,
+)
+
+_M = TypeVar("_M", ErrorDetail, StepError, EscalationBundle)
+
+
+def prepare_request(raw: Any, execution_name: str) -> WorkflowState:
+    """Validate the input; the request id defaults to the execution name (which Step Functions dedupes)."""
+    if not isinstance(raw, dict):
+        raise InvalidRequestError.of("invalid_request", "invalid request: the input must be a JSON object")
+    try:
+        request = DispatchRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidRequestError.of("invalid_request", f"invalid request: {describe(exc)}") from exc
+    if request.request_id is None:
+        request = request.model_copy(update={"request_id": execution_name})
+    return WorkflowState(request=request, started_at=clock.iso_utc(clock.now()))
+
+
+def describe(exc: ValidationError) -> str:
+    """Name each bad field and what is wrong with it, without echoing the value (it may be metadata)."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "input"
+        problems.append(f"{where}: {error['msg']}")
+    return "; ".join(problems)
+
+
+def recover_state(raw: Any, execution_name: str) -> WorkflowState:
+    """The state for Escalate and Record outcome, which may follow a failed "Prepare request".
+
+    Then ``raw`` is the workflow input plus the Catch's ``error``: keep what can be read of the
+    request (room, agent name, kind) and use the execution name as the request id. The result is
+    built without validation, since the input that failed validation is exactly what it describes.
+    """
+    document: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    try:
+        return WorkflowState.model_validate(document)
+    except ValidationError:
+        pass
+    nested = document.get("request")
+    fields: dict[str, Any] = nested if isinstance(nested, dict) else document
+    request = DispatchRequest.model_construct(
+        room=_text(fields.get("room")),
+        agent_name=_text(fields.get("agent_name")),
+        metadata="",
+        request_id=execution_name,
+        kind="heartbeat" if fields.get("kind") == "heartbeat" else "request",
+        options=Options(),
+    )
+    started_at = document.get("started_at")
+    return WorkflowState.model_construct(
+        request=request,
+        started_at=started_at if isinstance(started_at, str) else clock.iso_utc(clock.now()),
+        attempts=[],
+        check=None,
+        last_error=_valid(ErrorDetail, document.get("last_error")),
+        error=_valid(StepError, document.get("error")),
+        escalation=_valid(EscalationBundle, document.get("escalation")),
+        outcome=None,
+        summary=None,
+    )
+
+
+def _text(value: Any) -> str:
+    return value[:256] if isinstance(value, str) else ""
+
+
+def _valid(model: type[_M], value: Any) -> _M | None:
+    try:
+        return model.model_validate(value) if value is not None else None
+    except ValidationError:
+        return None

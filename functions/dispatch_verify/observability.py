@@ -1,0 +1,41 @@
+"""Logger, Tracer and Metrics shared by every handler (Powertools), and the keys they log with."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from dispatch_verify.models import Outcome, WorkflowState
+
+SERVICE = "dispatch-verify"
+NAMESPACE = "DispatchVerify"
+
+# The request id is the correlation id of every log line. Before "Prepare request" has run (and in
+# an Escalate or Record outcome that follows its failure) the state is the raw input, so fall back to
+# its request_id and then to the execution name, which is the default request id.
+CORRELATION_ID_PATH = "state.request.request_id || state.request_id || execution_name"
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+def log_context(state: WorkflowState) -> None:
+    """Attach the request's identifying keys to every following log line of this invocation."""
+    live = state.live_attempt
+    logger.append_keys(
+        request_id=state.request.request_id,
+        room=state.request.room,
+        agent_name=state.request.agent_name,
+        attempt=len(state.attempts),
+        dispatch_id=live.dispatch_id if live else None,
+    )
+
+
+def emit_outcome_metrics(outcome: Outcome) -> None:
+    metrics.add_dimension(name="AgentName", value=outcome.agent_name or "unknown")
+    if outcome.join_latency_s is not None:
+        metrics.add_metric(name="AgentJoinLatency", unit=MetricUnit.Seconds, value=outcome.join_latency_s)
+    metrics.add_metric(name="DispatchAttempts", unit=MetricUnit.Count, value=outcome.attempts)
+    metrics.add_metric(name="Verified", unit=MetricUnit.Count, value=int(outcome.status == "verified"))
+    metrics.add_metric(name="Escalated", unit=MetricUnit.Count, value=int(outcome.status == "escalated"))
