@@ -130,6 +130,7 @@ class LiveKitClient:
     """``LiveKitPort`` over ``livekit.api.LiveKitAPI``. Use as a context manager (see ``connect``)."""
 
     def __init__(self, credentials: LiveKitCredentials, timeout_s: float = CLIENT_TIMEOUT_S) -> None:
+        self._timeout_s = timeout_s
         self._runner = asyncio.Runner()
         self._api = self._runner.run(self._open(credentials, timeout_s))
 
@@ -151,7 +152,9 @@ class LiveKitClient:
 
     def _call(self, call: Callable[[api.LiveKitAPI], Awaitable[_T]]) -> _T:
         async def run() -> _T:
-            return await call(self._api)
+            # livekit-api 1.2.2 posts with timeout=None, which aiohttp reads as "no timeout": the
+            # session's ClientTimeout never applies, so the bound is enforced here.
+            return await asyncio.wait_for(call(self._api), self._timeout_s)
 
         try:
             return self._runner.run(run())

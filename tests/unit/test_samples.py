@@ -1,0 +1,72 @@
+"""Every handler runs on its events/ sample (the payloads `sam local invoke -e` uses)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+import pytest
+from dispatch_verify import livekit as livekit_module
+from dispatch_verify.handlers import (
+    check_participants,
+    dispatch_agent,
+    ensure_room,
+    escalate,
+    prepare_request,
+    record_outcome,
+    redispatch_agent,
+)
+from dispatch_verify.livekit import LiveKitPort
+from dispatch_verify.models import WorkflowState
+from moto import mock_aws
+
+from .conftest import LambdaContext, load_event
+from .fakes import FakeLiveKit, FakeTime
+
+HANDLERS = {
+    "prepare_request": prepare_request.lambda_handler,
+    "ensure_room": ensure_room.lambda_handler,
+    "dispatch_agent": dispatch_agent.lambda_handler,
+    "check_participants": check_participants.lambda_handler,
+    "redispatch_agent": redispatch_agent.lambda_handler,
+    "escalate": escalate.lambda_handler,
+    "record_outcome": record_outcome.lambda_handler,
+}
+
+
+@pytest.fixture
+def sample_world(monkeypatch: pytest.MonkeyPatch, now: FakeTime) -> Iterator[FakeLiveKit]:
+    """LiveKit replaced by a fake holding the samples' room; SNS and EventBridge in moto."""
+    fake = FakeLiveKit(now)
+    fake.rooms["support-call-4711"] = 600
+
+    @contextmanager
+    def connect(credentials: object) -> Iterator[LiveKitPort]:
+        yield fake
+
+    monkeypatch.setattr(livekit_module, "connect", connect)
+    monkeypatch.setenv("LIVEKIT_URL", "https://example.livekit.cloud")
+    monkeypatch.setenv("LIVEKIT_API_KEY", "APIkey123")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "not-a-real-secret")
+    with mock_aws():
+        topic = boto3.client("sns").create_topic(Name="escalations")["TopicArn"]
+        monkeypatch.setenv("ESCALATION_TOPIC_ARN", topic)
+        monkeypatch.setenv("EVENT_BUS_NAME", "default")
+        yield fake
+
+
+@pytest.mark.parametrize("name", sorted(HANDLERS))
+def test_handler_runs_on_its_sample_event_and_returns_a_workflow_state(
+    name: str, sample_world: FakeLiveKit, lambda_context: LambdaContext
+) -> None:
+    # Given the handler's sample event
+    event: dict[str, Any] = load_event(name)
+
+    # When the handler runs on it
+    result = HANDLERS[name](event, lambda_context)
+
+    # Then it returns a whole WorkflowState for the same request
+    state = WorkflowState.model_validate(result)
+    assert state.request_id == event["state"].get("request", {}).get("request_id", event["execution_name"])
