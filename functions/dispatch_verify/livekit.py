@@ -105,8 +105,11 @@ def livekit_error(exc: api.ServerError) -> DispatchVerifyError:
     """
     code, status = exc.code, exc.status
 
+    # A plain-text error body (a rejected token, a proxy) leaves the message empty.
+    message = exc.message or f"LiveKit answered HTTP {status} without an error message"
+
     def detail(cause: Cause) -> ErrorDetail:
-        return ErrorDetail(cause=cause, code=code, message=exc.message or code, status=status)
+        return ErrorDetail(cause=cause, code=code, message=message, status=status)
 
     if code in _AUTH_CODES or status in (401, 403):
         return LiveKitPermanentError(detail("auth"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from dispatch_verify.clock import iso_utc
 from dispatch_verify.errors import LiveKitPermanentError
-from dispatch_verify.livekit import Job
+from dispatch_verify.livekit import Job, Participant
 from dispatch_verify.logic.check import check_participants
 from dispatch_verify.logic.dispatch import dispatch_agent
 from dispatch_verify.models import WorkflowState
@@ -37,11 +37,12 @@ def test_agent_present_and_active_is_verified_with_its_identity_and_join_time(
     assert check.agent_joined_at_epoch == now()
 
 
-def test_agent_named_only_by_the_server_attribute_is_verified(livekit: FakeLiveKit) -> None:
+def test_agent_named_only_by_the_server_attribute_is_verified(livekit: FakeLiveKit, now: FakeTime) -> None:
     # Given an agent carrying only lk.agent_name (set by the server)
     state = dispatched(livekit)
-    livekit.add_participant(ROOM, "agent-AJ_1")
-    livekit.participants[ROOM][0].attributes["lk.agent_name"] = AGENT  # type: ignore[index]
+    livekit.participants[ROOM] = [
+        Participant("agent-AJ_1", "AGENT", "ACTIVE", {"lk.agent_name": AGENT}, now())
+    ]
 
     # When the participants are checked
     check = check_participants(state, livekit).check
