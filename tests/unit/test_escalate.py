@@ -10,6 +10,7 @@ import boto3
 import pytest
 from dispatch_verify.errors import ConfigurationError, InvalidRequestError, LiveKitPermanentError
 from dispatch_verify.handlers import escalate as handler
+from dispatch_verify.handlers import record_outcome as record_outcome_handler
 from dispatch_verify.livekit import Job
 from dispatch_verify.logic.check import check_participants
 from dispatch_verify.logic.dispatch import dispatch_agent, redispatch_agent
@@ -215,3 +216,23 @@ def test_handler_without_a_topic_configured_fails_naming_the_variable(
 
     # Then the error names it
     assert "ESCALATION_TOPIC_ARN" in raised.value.detail.message
+
+
+def test_outcome_after_a_failed_prepare_request_keeps_the_published_bundle_as_summary(
+    now: FakeTime, lambda_context: LambdaContext, aws: dict[str, str]
+) -> None:
+    # Given the raw input of a malformed request, escalated by the Escalate handler
+    error = InvalidRequestError.of(
+        "invalid_request", "invalid request: agent_name: String should have at least 1 character"
+    )
+    raw = {"room": ROOM, "agent_name": "", "error": caught(error).model_dump()}
+    escalated = handler.lambda_handler({"state": raw, "execution_name": "bad-input"}, lambda_context)
+
+    # When Record outcome runs on what Escalate returned
+    result = record_outcome_handler.lambda_handler(
+        {"state": escalated, "execution_name": "bad-input"}, lambda_context
+    )
+
+    # Then the Fail state's summary is the bundle that was published
+    assert json.loads(result["summary"]) == escalated["escalation"]
+    assert result["outcome"]["cause"] == "invalid_request"
