@@ -206,10 +206,14 @@ def connect(credentials: LiveKitCredentials) -> Iterator[LiveKitPort]:
         client.close()
 
 
-def _enum_name(enum: api.ParticipantInfo.Kind | type, value: int) -> str:
+class _ProtoEnum(Protocol):
+    def Name(self, number: int) -> str: ...
+
+
+def _enum_name(enum: _ProtoEnum, value: int) -> str:
     try:
-        return str(enum.Name(value))  # type: ignore[union-attr]
-    except ValueError:
+        return enum.Name(value)
+    except ValueError:  # a value newer than this livekit-protocol
         return str(value)
 
 
