@@ -1,0 +1,315 @@
+"""The only module that reaches into moto's internals. Written against moto==5.2.5 exactly (pinned in
+pyproject.toml): every name below is private to moto and may move in any release.
+
+Touch points, all installed by ``MotoBridge.install`` and restored by ``uninstall``:
+
+- ``moto.awslambda_simple.models.LambdaSimpleBackend.invoke`` (the Lambda backend moto uses with
+  ``{"lambda": {"use_docker": False}}``) calls the real handler in-process. A handler exception is a
+  Lambda *function error* (``X-Amz-Function-Error: Unhandled`` and an ``errorType`` payload), which
+  moto's Step Functions interpreter turns into the ASL error name that ``Retry``/``Catch`` match.
+- ``WaitFunction._wait_interval`` (Wait states) sleeps on the shared clock.
+- the ``time`` module seen by ``retrier_decl`` (retry back-off) is a shim whose ``sleep`` is the clock's.
+- hook, off by default: the ``time`` seen by ``state_task_service_callback`` (the 0.5 s poll of
+  ``.sync`` tasks). A ``.waitForTaskToken`` wait itself is ``CallbackEndpoint.wait(timeout)``, real
+  time, and ends when ``SendTaskSuccess``/``SendTaskFailure`` arrives.
+
+``OutputCapture`` (no moto involved) keeps what handlers print or log, as Lambda keeps a function's
+stdout/stderr in its log instead of a terminal.
+
+Not bridged (real time even on a virtual clock): Task ``TimeoutSeconds``/``HeartbeatSeconds`` and
+Wait states with ``Timestamp``/``TimestampPath``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import logging
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.awslambda.exceptions import UnknownFunctionException
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_callback,
+)
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+from sandbox.clock import Clock
+
+MOTO_VERSION = "5.2.5"
+_INTERPRETER_LOG = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
+_WAIT_SLICE_S = 1.0  # a Wait sleeps in slices so that StopExecution ends it within a slice
+
+
+@dataclass(frozen=True)
+class LambdaTarget:
+    """What the bridge needs to run one function of the template."""
+
+    name: str
+    arn: str
+    handler: str  # "package.module.function"
+    timeout_s: int = 3
+    memory_mb: int = 128
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Python runtime's context object that handlers and Powertools read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_s: int
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    identity: Any = None
+    client_context: Any = None
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_s  # Lambda timeouts are wall time
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = f"local/[$LATEST]{self.aws_request_id.replace('-', '')}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def error_payload(exc: BaseException) -> dict[str, Any]:
+    """The payload Lambda returns for an unhandled exception."""
+    return {
+        "errorType": type(exc).__name__,
+        "errorMessage": str(exc),
+        "stackTrace": traceback.format_tb(exc.__traceback__.tb_next if exc.__traceback__ else None),
+    }
+
+
+def function_name_of(name_or_arn: str) -> str:
+    """``Fn``, ``Fn:qualifier``, ``arn:aws:lambda:r:a:function:Fn[:qualifier]`` → ``Fn``."""
+    if name_or_arn.startswith("arn:"):
+        return name_or_arn.split(":")[6]
+    return name_or_arn.split(":")[0]
+
+
+class _ClockTime:
+    """Stands in for the ``time`` module inside one moto module: ``sleep`` is the clock's."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def sleep(self, seconds: float) -> None:
+        self._clock.sleep(seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+Around = Callable[[LambdaTarget], AbstractContextManager[object]]
+
+_install_lock = threading.Lock()
+_installed: MotoBridge | None = None
+
+
+class MotoBridge:
+    """Routes moto's Lambda invokes to real handlers and moto's waits to ``clock``.
+
+    ``resolve`` maps a function name to its target (None: unknown function). ``around`` wraps each
+    handler call (output capture). One bridge at a time; use as a context manager.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        resolve: Callable[[str], LambdaTarget | None],
+        *,
+        around: Around | None = None,
+        route_callback_polling: bool = False,
+    ) -> None:
+        self.clock = clock
+        self._resolve = resolve
+        self._around = around or (lambda _target: nullcontext())
+        self._route_callback_polling = route_callback_polling
+        self._handlers: dict[str, Callable[..., Any]] = {}
+        self._saved: list[tuple[Any, str, Any]] = []
+        self.invocations = 0
+
+    # -- install / uninstall -------------------------------------------------------------------
+    def install(self) -> None:
+        global _installed
+        with _install_lock:
+            if _installed is not None:
+                raise RuntimeError("a MotoBridge is already installed; uninstall it first")
+            bridge = self
+
+            def invoke(_backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any,
+                       response_headers: dict[str, str]) -> bytes:  # fmt: skip
+                return bridge._invoke(function_name, body, headers, response_headers)
+
+            def wait_interval(_self: Any, env: Any, wait_seconds: float) -> None:
+                bridge._wait(env, wait_seconds)
+
+            self._patch(LambdaSimpleBackend, "invoke", invoke)
+            self._patch(WaitFunction, "_wait_interval", wait_interval)
+            self._patch(retrier_decl, "time", _ClockTime(self.clock))
+            # Expected ASL failures (a retried or caught error) are logged by moto at ERROR with the
+            # component's repr; the execution history already tells them, so keep the terminal quiet.
+            self._patch(_INTERPRETER_LOG, "level", logging.CRITICAL)
+            if self._route_callback_polling:
+                self._patch(state_task_service_callback, "time", _ClockTime(self.clock))
+            _installed = self
+
+    def uninstall(self) -> None:
+        global _installed
+        with _install_lock:
+            while self._saved:
+                owner, name, original = self._saved.pop()
+                setattr(owner, name, original)
+            if _installed is self:
+                _installed = None
+
+    def __enter__(self) -> MotoBridge:
+        self.install()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.uninstall()
+
+    def _patch(self, owner: Any, name: str, value: Any) -> None:
+        self._saved.append((owner, name, owner.__dict__[name]))
+        setattr(owner, name, value)
+
+    # -- behaviour -----------------------------------------------------------------------------
+    def _wait(self, env: Any, wait_seconds: float) -> None:
+        remaining = float(wait_seconds)
+        while remaining > 0 and env.is_running():
+            step = min(remaining, _WAIT_SLICE_S)
+            self.clock.sleep(step)
+            remaining -= step
+
+    def _invoke(self, function_name: str, body: Any, headers: Any, response_headers: dict[str, str]) -> bytes:
+        name = function_name_of(function_name)
+        target = self._resolve(name)
+        if target is None:
+            raise UnknownFunctionException(function_name)
+        invocation_type = (headers or {}).get("X-Amz-Invocation-Type", "RequestResponse")
+        if invocation_type == "DryRun":
+            return b""
+        if isinstance(body, bytes):
+            body = body.decode("utf-8")
+        event = json.loads(body) if body else {}
+        context = LambdaContext(
+            function_name=target.name,
+            invoked_function_arn=target.arn,
+            memory_limit_in_mb=target.memory_mb,
+            timeout_s=target.timeout_s,
+        )
+        self.invocations += 1
+        try:
+            handler = self._handler(target)
+        except Exception as exc:  # Lambda reports a handler that does not import like this
+            response_headers["x-amz-function-error"] = "Unhandled"
+            failure = error_payload(exc)
+            failure["errorType"] = "Runtime.ImportModuleError"
+            failure["errorMessage"] = f"Unable to import module {target.handler!r}: {exc}"
+            return json.dumps(failure).encode("utf-8")
+        try:
+            with self._around(target):
+                result = handler(event, context)
+        except Exception as exc:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            result = error_payload(exc)
+        return json.dumps(result).encode("utf-8")
+
+    def _handler(self, target: LambdaTarget) -> Callable[..., Any]:
+        handler = self._handlers.get(target.handler)
+        if handler is None:
+            module_name, _, attribute = target.handler.rpartition(".")
+            handler = getattr(importlib.import_module(module_name), attribute)
+            self._handlers[target.handler] = handler
+        return handler
+
+
+# -- output capture ---------------------------------------------------------------------------
+# A handler's prints and log lines go to the sink of the handler call they come from. A ContextVar
+# (not a thread-local) marks the call, so asyncio tasks and ``asyncio.to_thread`` work inside the
+# handler inherit it; writes from any other thread or context pass through to the real stream.
+_sink: ContextVar[list[str] | None] = ContextVar("lambda_output_sink", default=None)
+
+
+class _ContextStream:
+    def __init__(self, original: Any) -> None:
+        self.original = original
+
+    def write(self, text: str) -> int:
+        sink = _sink.get()
+        if sink is None:
+            return int(self.original.write(text) or 0)
+        sink.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if _sink.get() is None:
+            self.original.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.original, name)
+
+
+def _stream_handlers() -> Iterator[logging.StreamHandler[Any]]:
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+                yield handler
+
+
+class OutputCapture:
+    """Collects what handlers write to sys.stdout/sys.stderr or through console logging handlers.
+
+    ``start`` puts a context-aware stream in place of sys.stdout, sys.stderr and the stream of every
+    console ``logging.StreamHandler`` that exists (Powertools' Logger binds its handler to the
+    sys.stdout of import time, so swapping sys.stdout alone would miss it; one created later binds to
+    the swapped stream). ``capturing`` marks one handler call. ``stop`` puts every stream back.
+    In-memory handlers (``io.StringIO`` streams, e.g. pytest's caplog) are left alone.
+    """
+
+    def __init__(self) -> None:
+        self._saved: tuple[Any, Any] | None = None
+
+    def start(self) -> None:
+        self._saved = (sys.stdout, sys.stderr)
+        sys.stdout, sys.stderr = _ContextStream(sys.stdout), _ContextStream(sys.stderr)  # type: ignore[assignment]
+        for handler in _stream_handlers():
+            if not isinstance(handler.stream, _ContextStream | io.StringIO):
+                handler.stream = _ContextStream(handler.stream)
+
+    def stop(self) -> None:
+        if self._saved is not None:
+            sys.stdout, sys.stderr = self._saved
+            self._saved = None
+        for handler in _stream_handlers():
+            while isinstance(handler.stream, _ContextStream):
+                handler.stream = handler.stream.original
+
+    @contextmanager
+    def capturing(self, keep: Callable[[list[str]], None]) -> Iterator[None]:
+        """Route this call's output to ``keep`` (called once, with its lines, when the call ends)."""
+        chunks: list[str] = []
+        token = _sink.set(chunks)
+        try:
+            yield
+        finally:
+            _sink.reset(token)
+            keep("".join(chunks).splitlines())

@@ -1,0 +1,347 @@
+"""The local engine: the real ASL on moto's Step Functions interpreter, the real handlers in-process.
+
+``LocalEngine`` starts moto, builds the template's resources in it (sandbox/template.py), bridges
+moto's Lambda invokes and waits to the handlers and the shared clock (sandbox/moto_bridge.py), and
+keeps what the handlers print. Everything it changes (environment, sys.path, sys.stdout/stderr,
+logging streams, the steps' clock, moto's internals) is restored on exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from sandbox.clock import Clock
+from sandbox.moto_bridge import LambdaTarget, MotoBridge, OutputCapture
+from sandbox.template import ACCOUNT_ID, Stack, Template, function_arn, provision
+
+_POLL_S = 0.02  # real time between two looks at a running execution
+_CAPTURE = "local-engine-capture"
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    execution_arn: str
+    status: str  # SUCCEEDED, FAILED, TIMED_OUT, ABORTED
+    output: Any  # the parsed output (a dict for our workflow), None unless SUCCEEDED
+    error: str | None
+    cause: str | None
+    history: list[dict[str, Any]]
+
+    def lambda_invocations(self) -> int:
+        """Handler calls, retries included."""
+        kinds = {"LambdaFunctionScheduled", "TaskScheduled"}
+        return sum(
+            1
+            for event in self.history
+            if event["type"] in kinds
+            and (event["type"] == "LambdaFunctionScheduled"
+                 or event.get("taskScheduledEventDetails", {}).get("resourceType") == "lambda")
+        )  # fmt: skip
+
+    def state_transitions(self) -> int:
+        """States entered (what Standard workflows bill)."""
+        return len(self.states_entered())
+
+    def states_entered(self) -> list[str]:
+        return [
+            event["stateEnteredEventDetails"]["name"]
+            for event in self.history
+            if event["type"].endswith("StateEntered")
+        ]
+
+
+class LocalEngine:
+    def __init__(
+        self,
+        clock: Clock,
+        livekit: dict[str, str] | None,
+        *,
+        template_path: str | Path = "template.yaml",
+        region: str = "us-east-1",
+        capture_lambda_output: bool = True,
+        parameters: dict[str, str] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.region = region
+        self.template = Template.load(template_path)
+        self.lambda_output: list[str] = []
+        self.state_machine_arn = ""
+        self.stack: Stack | None = None
+        self.secret_arn: str | None = None
+        self._livekit = livekit
+        self._capture_output = capture_lambda_output
+        self._parameters = dict(parameters or {})
+        self._targets: dict[str, LambdaTarget] = {}
+        self._notifications: list[dict[str, Any]] = []
+        self._bus_events: list[dict[str, Any]] = []
+        self._queues: dict[str, str] = {}
+        self._output_lock = threading.Lock()
+        self._exit = ExitStack()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> LocalEngine:
+        try:
+            self._start()
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._exit.close()
+
+    def _start(self) -> None:
+        saved_env = dict(os.environ)
+        self._exit.callback(_restore_environ, saved_env)
+        os.environ.update(
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_SESSION_TOKEN="testing",
+            AWS_DEFAULT_REGION=self.region,
+            AWS_REGION=self.region,
+        )
+        mock = mock_aws(
+            config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+        )
+        mock.start()
+        self._exit.callback(mock.stop)
+        self.session = boto3.Session(region_name=self.region)
+        self.sfn = self.session.client("stepfunctions")
+        self._exit.callback(self._stop_running_executions)
+
+        functions = self.template.functions()
+        for path in {str(spec.code_uri) for spec in functions.values()}:
+            if path not in sys.path:
+                sys.path.insert(0, path)
+                self._exit.callback(sys.path.remove, path)
+
+        parameters = self._secret_parameters()
+        declared = self.template.body.get("Parameters") or {}
+        unset = {name: "" for name, spec in declared.items() if "Default" not in spec}  # not needed locally
+        parameters = {**unset, **parameters, **self._parameters}
+        self.stack = stack = provision(self.template, self.session, parameters)
+        self.state_machine_arn = next(iter(stack.state_machines.values()), "")
+        self._subscribe_capture_queues(stack)
+
+        for lid, spec in functions.items():
+            env = {key: _env_value(stack.resolve(value)) for key, value in spec.environment.items()}
+            if self.secret_arn:
+                env["LIVEKIT_SECRET_ARN"] = self.secret_arn
+            self._targets[lid] = LambdaTarget(
+                name=lid,
+                arn=function_arn(self.region, lid),
+                handler=spec.handler,
+                timeout_s=spec.timeout_s,
+                memory_mb=spec.memory_mb,
+                environment=env,
+            )
+            os.environ.update(env)
+
+        self._use_clock_in_steps()
+        if self._capture_output:
+            capture = OutputCapture()
+            capture.start()
+            self._exit.callback(capture.stop)
+            self._capture: OutputCapture | None = capture
+        else:
+            self._capture = None
+        bridge = MotoBridge(self.clock, self._targets.get, around=self._around_handler)
+        bridge.install()
+        self._exit.callback(bridge.uninstall)
+        self.bridge = bridge
+
+    def _secret_parameters(self) -> dict[str, str]:
+        """Store the LiveKit credentials in Secrets Manager; feed the parameters that name the secret."""
+        if self._livekit is None:
+            return {}
+        secrets = self.session.client("secretsmanager")
+        created = secrets.create_secret(
+            Name="dispatch-verify/livekit", SecretString=json.dumps(self._livekit)
+        )
+        self.secret_arn = str(created["ARN"])
+        return {
+            value["Ref"]: self.secret_arn
+            for spec in self.template.functions().values()
+            for key, value in spec.environment.items()
+            if key == "LIVEKIT_SECRET_ARN" and isinstance(value, dict) and "Ref" in value
+        }
+
+    def _subscribe_capture_queues(self, stack: Stack) -> None:
+        sqs = self.session.client("sqs")
+        for kind in ("notifications", "bus-events"):
+            self._queues[kind] = sqs.create_queue(QueueName=f"{_CAPTURE}-{kind}")["QueueUrl"]
+        arn = f"arn:aws:sqs:{self.region}:{ACCOUNT_ID}:{_CAPTURE}"
+        sns, events = self.session.client("sns"), self.session.client("events")
+        for topic_arn in stack.topics.values():
+            sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=f"{arn}-notifications")
+        for bus in stack.buses.values():
+            rule = json.dumps({"account": [ACCOUNT_ID]})
+            events.put_rule(Name=_CAPTURE, EventBusName=bus, EventPattern=rule, State="ENABLED")
+            target = {"Id": "capture", "Arn": f"{arn}-bus-events"}
+            events.put_targets(Rule=_CAPTURE, EventBusName=bus, Targets=[target])
+
+    def _use_clock_in_steps(self) -> None:
+        try:
+            from dispatch_verify import clock as step_clock
+        except ImportError:  # a template whose handlers do not use the shared clock
+            return
+        step_clock.set_clock(self.clock.now)
+        self._exit.callback(step_clock.reset_clock)
+        try:  # cached secrets would outlive this engine's moto (and its credentials)
+            from aws_lambda_powertools.utilities import parameters
+
+            parameters.clear_caches()  # type: ignore[no-untyped-call]
+            self._exit.callback(parameters.clear_caches)
+        except ImportError:
+            pass
+
+    @contextmanager
+    def _around_handler(self, target: LambdaTarget) -> Iterator[None]:
+        os.environ.update(target.environment)
+        if self._capture is None:
+            yield
+            return
+        with self._capture.capturing(self._keep_output):
+            yield
+
+    def _keep_output(self, lines: list[str]) -> None:
+        with self._output_lock:
+            self.lambda_output.extend(lines)
+
+    def _stop_running_executions(self) -> None:
+        """Executions are threads in moto: stop them so none outlives the mock."""
+        for machine_arn in self.stack.state_machines.values() if self.stack else []:
+            running = self.sfn.list_executions(stateMachineArn=machine_arn, statusFilter="RUNNING")
+            for execution in running["executions"]:
+                self.sfn.stop_execution(executionArn=execution["executionArn"], cause="local engine closed")
+
+    # -- executions ---------------------------------------------------------------------------
+    def start(self, input: dict[str, Any], name: str | None = None) -> str:
+        name = name or f"local-{uuid.uuid4().hex[:12]}"
+        started = self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(input)
+        )
+        return str(started["executionArn"])
+
+    def wait(
+        self,
+        execution_arn: str,
+        timeout_s: float = 60.0,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> ExecutionResult:
+        deadline = time.monotonic() + timeout_s
+        seen = 0
+        while True:
+            described = self.sfn.describe_execution(executionArn=execution_arn)
+            history = self._history(execution_arn)
+            for event in history[seen:]:
+                if on_event is not None:
+                    on_event(event)
+            seen = len(history)
+            if described["status"] != "RUNNING":
+                return _result(execution_arn, described, history)
+            if time.monotonic() > deadline:
+                last = history[-1]["type"] if history else "no events"
+                raise TimeoutError(
+                    f"execution {execution_arn} still RUNNING after {timeout_s:.0f} s of real time "
+                    f"({len(history)} history events, last {last}; clock at {self.clock.now():.1f})"
+                )
+            time.sleep(_POLL_S)
+
+    def run(
+        self,
+        input: dict[str, Any],
+        name: str | None = None,
+        timeout_s: float = 60.0,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> ExecutionResult:
+        return self.wait(self.start(input, name=name), timeout_s=timeout_s, on_event=on_event)
+
+    def _history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = self.sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    # -- what the workflow sent out -------------------------------------------------------------
+    def notifications(self) -> list[dict[str, Any]]:
+        """SNS messages published to the template's topics, oldest first."""
+        for body in self._drain("notifications"):
+            attributes = {
+                key: attr.get("Value") for key, attr in (body.get("MessageAttributes") or {}).items()
+            }
+            self._notifications.append(
+                {
+                    "topic_arn": body.get("TopicArn"),
+                    "subject": body.get("Subject"),
+                    "message": _maybe_json(body.get("Message")),
+                    "attributes": attributes,
+                }
+            )
+        return list(self._notifications)
+
+    def bus_events(self) -> list[dict[str, Any]]:
+        """EventBridge events put on the template's buses, as a rule target receives them."""
+        for event in self._drain("bus-events"):
+            event["detail"] = _maybe_json(event.get("detail"))
+            self._bus_events.append(event)
+        return list(self._bus_events)
+
+    def _drain(self, kind: str) -> list[dict[str, Any]]:
+        sqs, url, bodies = self.session.client("sqs"), self._queues[kind], []
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _result(execution_arn: str, described: dict[str, Any], history: list[dict[str, Any]]) -> ExecutionResult:
+    output = described.get("output")
+    return ExecutionResult(
+        execution_arn=execution_arn,
+        status=described["status"],
+        output=json.loads(output) if output else None,
+        error=described.get("error"),
+        cause=described.get("cause"),
+        history=history,
+    )
+
+
+def _maybe_json(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _restore_environ(saved: dict[str, str]) -> None:
+    os.environ.clear()
+    os.environ.update(saved)
