@@ -281,31 +281,39 @@ class OutputCapture:
     ``start`` puts a context-aware stream in place of sys.stdout, sys.stderr and the stream of every
     console ``logging.StreamHandler`` that exists (Powertools' Logger binds its handler to the
     sys.stdout of import time, so swapping sys.stdout alone would miss it; one created later binds to
-    the swapped stream). ``capturing`` marks one handler call. ``stop`` puts every stream back.
-    In-memory handlers (``io.StringIO`` streams, e.g. pytest's caplog) are left alone.
+    the swapped stream). ``capturing`` marks one handler call, and wraps sys.stdout/stderr again if
+    someone replaced them since. ``stop`` unwraps every stream it finds. In-memory handlers
+    (``io.StringIO`` streams, e.g. pytest's caplog) are left alone.
     """
 
     def __init__(self) -> None:
-        self._saved: tuple[Any, Any] | None = None
+        self._lock = threading.Lock()
 
     def start(self) -> None:
-        self._saved = (sys.stdout, sys.stderr)
-        sys.stdout, sys.stderr = _ContextStream(sys.stdout), _ContextStream(sys.stderr)  # type: ignore[assignment]
+        self._wrap_sys_streams()
         for handler in _stream_handlers():
             if not isinstance(handler.stream, _ContextStream | io.StringIO):
                 handler.stream = _ContextStream(handler.stream)
 
     def stop(self) -> None:
-        if self._saved is not None:
-            sys.stdout, sys.stderr = self._saved
-            self._saved = None
+        for name in ("stdout", "stderr"):
+            while isinstance(getattr(sys, name), _ContextStream):
+                setattr(sys, name, getattr(sys, name).original)
         for handler in _stream_handlers():
             while isinstance(handler.stream, _ContextStream):
                 handler.stream = handler.stream.original
 
+    def _wrap_sys_streams(self) -> None:
+        # Again at every call: whoever replaced sys.stdout since (pytest's capsys, a CLI) is wrapped too.
+        with self._lock:
+            for name in ("stdout", "stderr"):
+                if not isinstance(getattr(sys, name), _ContextStream):
+                    setattr(sys, name, _ContextStream(getattr(sys, name)))
+
     @contextmanager
     def capturing(self, keep: Callable[[list[str]], None]) -> Iterator[None]:
         """Route this call's output to ``keep`` (called once, with its lines, when the call ends)."""
+        self._wrap_sys_streams()
         chunks: list[str] = []
         token = _sink.set(chunks)
         try:
