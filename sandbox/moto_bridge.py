@@ -143,7 +143,7 @@ class MotoBridge:
         self._route_callback_polling = route_callback_polling
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._saved: list[tuple[Any, str, Any]] = []
-        self.invocations = 0
+        self._saved_log_level = logging.NOTSET
 
     # -- install / uninstall -------------------------------------------------------------------
     def install(self) -> None:
@@ -165,7 +165,8 @@ class MotoBridge:
             self._patch(retrier_decl, "time", _ClockTime(self.clock))
             # Expected ASL failures (a retried or caught error) are logged by moto at ERROR with the
             # component's repr; the execution history already tells them, so keep the terminal quiet.
-            self._patch(_INTERPRETER_LOG, "level", logging.CRITICAL)
+            self._saved_log_level = _INTERPRETER_LOG.level
+            _INTERPRETER_LOG.setLevel(logging.CRITICAL)  # setLevel: it also clears logging's cache
             if self._route_callback_polling:
                 self._patch(state_task_service_callback, "time", _ClockTime(self.clock))
             _installed = self
@@ -173,6 +174,8 @@ class MotoBridge:
     def uninstall(self) -> None:
         global _installed
         with _install_lock:
+            if self._saved:
+                _INTERPRETER_LOG.setLevel(self._saved_log_level)
             while self._saved:
                 owner, name, original = self._saved.pop()
                 setattr(owner, name, original)
@@ -215,7 +218,6 @@ class MotoBridge:
             memory_limit_in_mb=target.memory_mb,
             timeout_s=target.timeout_s,
         )
-        self.invocations += 1
         try:
             handler = self._handler(target)
         except Exception as exc:  # Lambda reports a handler that does not import like this
@@ -230,7 +232,15 @@ class MotoBridge:
         except Exception as exc:
             response_headers["x-amz-function-error"] = "Unhandled"
             result = error_payload(exc)
-        return json.dumps(result).encode("utf-8")
+        try:
+            return json.dumps(result).encode("utf-8")
+        except (TypeError, ValueError) as exc:  # what Lambda says of a result it cannot serialise
+            response_headers["x-amz-function-error"] = "Unhandled"
+            failure = {
+                "errorType": "Runtime.MarshalError",
+                "errorMessage": f"Unable to marshal response: {exc}",
+            }
+            return json.dumps(failure).encode("utf-8")
 
     def _handler(self, target: LambdaTarget) -> Callable[..., Any]:
         handler = self._handlers.get(target.handler)

@@ -132,3 +132,21 @@ def test_function_is_found_by_name_qualified_name_or_arn() -> None:
     assert function_name_of(arn + ":$LATEST") == "CheckParticipants"
     assert function_name_of("CheckParticipants:live") == "CheckParticipants"
     assert function_name_of("CheckParticipants") == "CheckParticipants"
+
+
+def test_task_token_wait_resumes_when_the_token_is_sent_back(engine: LocalEngine) -> None:
+    # Given a step that parks its task token (.waitForTaskToken) and returns
+    from engine_fixture.handlers import TOKENS
+
+    arn = engine.start({"scenario": "callback"}, name="callback-1")
+    deadline = time.monotonic() + 5
+    while "callback-1" not in TOKENS and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    # When someone sends the token back with a result
+    engine.sfn.send_task_success(taskToken=TOKENS["callback-1"], output=json.dumps({"joined": True}))
+
+    # Then the execution resumes with that result
+    result = engine.wait(arn, timeout_s=5)
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output["callback"] == {"joined": True}

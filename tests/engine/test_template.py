@@ -34,7 +34,7 @@ def test_functions_merge_globals_with_their_own_properties() -> None:
     assert (escalate.timeout_s, escalate.memory_mb) == (10, 512)
     assert functions["FlakyFunction"].memory_mb == 256
     assert {"POWERTOOLS_SERVICE_NAME", "STAGE", "TOPIC_ARN"} <= set(escalate.environment)
-    assert set(functions) == {"FlakyFunction", "PermanentFunction", "EscalateFunction"}
+    assert set(functions) == {"FlakyFunction", "PermanentFunction", "ParkFunction", "EscalateFunction"}
 
 
 def test_intrinsics_resolve_to_local_values() -> None:
