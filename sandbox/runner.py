@@ -29,6 +29,7 @@ from sandbox.template import ACCOUNT_ID, Stack, Template, function_arn, provisio
 
 _POLL_S = 0.02  # real time between two looks at a running execution
 _CAPTURE = "local-engine-capture"
+_DRAIN_S = 10.0  # how long closing waits for handler calls in flight
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ class LocalEngine:
         self._bus_events: list[dict[str, Any]] = []
         self._queues: dict[str, str] = {}
         self._output_lock = threading.Lock()
+        self._in_flight = threading.Condition()
+        self._calls, self._closing = 0, False
         self._exit = ExitStack()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -120,7 +123,6 @@ class LocalEngine:
         self._exit.callback(mock.stop)
         self.session = boto3.Session(region_name=self.region)
         self.sfn = self.session.client("stepfunctions")
-        self._exit.callback(self._stop_running_executions)
 
         functions = self.template.functions()
         for path in {str(spec.code_uri) for spec in functions.values()}:
@@ -162,6 +164,7 @@ class LocalEngine:
         bridge.install()
         self._exit.callback(bridge.uninstall)
         self.bridge = bridge
+        self._exit.callback(self._stop_running_executions)  # first thing on exit, bridge still in place
 
     def _secret_parameters(self) -> dict[str, str]:
         """Store the LiveKit credentials in Secrets Manager; feed the parameters that name the secret."""
@@ -194,12 +197,6 @@ class LocalEngine:
             events.put_targets(Rule=_CAPTURE, EventBusName=bus, Targets=[target])
 
     def _use_clock_in_steps(self) -> None:
-        try:
-            from dispatch_verify import clock as step_clock
-        except ImportError:  # a template whose handlers do not use the shared clock
-            return
-        step_clock.set_clock(self.clock.now)
-        self._exit.callback(step_clock.reset_clock)
         try:  # cached secrets would outlive this engine's moto (and its credentials)
             from aws_lambda_powertools.utilities import parameters
 
@@ -207,26 +204,46 @@ class LocalEngine:
             self._exit.callback(parameters.clear_caches)
         except ImportError:
             pass
+        try:
+            from dispatch_verify import clock as step_clock
+        except ImportError:  # a template whose handlers do not use the shared clock
+            return
+        step_clock.set_clock(self.clock.now)
+        self._exit.callback(step_clock.reset_clock)
 
     @contextmanager
     def _around_handler(self, target: LambdaTarget) -> Iterator[None]:
-        os.environ.update(target.environment)
-        if self._capture is None:
-            yield
-            return
-        with self._capture.capturing(self._keep_output):
-            yield
+        with self._in_flight:
+            if self._closing:  # no handler may start once moto and the environment are going away
+                raise RuntimeError("the local engine is closing")
+            self._calls += 1
+        try:
+            os.environ.update(target.environment)
+            if self._capture is None:
+                yield
+            else:
+                with self._capture.capturing(self._keep_output):
+                    yield
+        finally:
+            with self._in_flight:
+                self._calls -= 1
+                self._in_flight.notify_all()
 
     def _keep_output(self, lines: list[str]) -> None:
         with self._output_lock:
             self.lambda_output.extend(lines)
 
     def _stop_running_executions(self) -> None:
-        """Executions are threads in moto: stop them so none outlives the mock."""
+        """Executions are threads in moto: stop them, and let handler calls in flight finish, so that
+        none reaches AWS after the mock and the fake credentials are gone."""
+        with self._in_flight:
+            self._closing = True
         for machine_arn in self.stack.state_machines.values() if self.stack else []:
             running = self.sfn.list_executions(stateMachineArn=machine_arn, statusFilter="RUNNING")
             for execution in running["executions"]:
                 self.sfn.stop_execution(executionArn=execution["executionArn"], cause="local engine closed")
+        with self._in_flight:
+            self._in_flight.wait_for(lambda: self._calls == 0, timeout=_DRAIN_S)
 
     # -- executions ---------------------------------------------------------------------------
     def start(self, input: dict[str, Any], name: str | None = None) -> str:
@@ -305,7 +322,8 @@ class LocalEngine:
         return list(self._bus_events)
 
     def _drain(self, kind: str) -> list[dict[str, Any]]:
-        sqs, url, bodies = self.session.client("sqs"), self._queues[kind], []
+        sqs, url = self.session.client("sqs"), self._queues[kind]
+        bodies: list[dict[str, Any]] = []
         while True:
             messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:

@@ -26,7 +26,7 @@ _SHORT_TAGS = [
 ]  # fmt: skip
 
 
-class CfnLoader(yaml.SafeLoader):
+class CfnLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type hints
     """A YAML loader that understands CloudFormation's short-form intrinsic functions."""
 
 
@@ -39,7 +39,7 @@ def _intrinsic(tag: str) -> Any:
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
         else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+            value = loader.construct_mapping(node, deep=True)
         if tag == "GetAtt" and isinstance(value, str):
             value = value.split(".", 1)
         return {key: value}
