@@ -1,0 +1,51 @@
+"""Workflow runs through the real ASL, the real handlers and the LiveKit simulator, on virtual time."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.clock import VirtualClock
+from sandbox.livekit_sim import LiveKitSimulator
+from sandbox.runner import ExecutionResult, LocalEngine
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def sim(clock: VirtualClock) -> Iterator[LiveKitSimulator]:
+    with LiveKitSimulator(clock) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def engine(clock: VirtualClock, sim: LiveKitSimulator) -> Iterator[LocalEngine]:
+    credentials = {"url": sim.url, "api_key": sim.api_key, "api_secret": sim.api_secret}
+    with LocalEngine(clock, credentials, template_path=str(ROOT / "template.yaml")) as local:
+        yield local
+
+
+def request(room: str, agent: str, **options: Any) -> dict[str, Any]:
+    return {
+        "room": room,
+        "agent_name": agent,
+        "metadata": {"purpose": "test"},
+        "options": {"poll_interval_s": 3, "join_timeout_s": 45, **options},
+    }
+
+
+def escalation_of(result: ExecutionResult) -> dict[str, Any]:
+    assert result.status == "FAILED", f"expected an escalation, got {result.status}: {result.output}"
+    assert result.error == "AgentNotVerified"
+    bundle = json.loads(result.cause or "")
+    assert isinstance(bundle, dict)
+    return bundle
