@@ -1,0 +1,169 @@
+"""The workflow's shape: every transition lands, every state is reachable, every end is recorded."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, get_args
+
+from dispatch_verify.models import Next, Options, Outcome, StepEvent
+
+from .conftest import LAMBDA_INVOKE, transitions
+
+States = dict[str, dict[str, Any]]
+TERMINAL_TYPES = {"Succeed", "Fail"}
+
+
+def reachable(states: States, start: str, avoiding: str | None = None) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name in seen or name == avoiding:
+            continue
+        seen.add(name)
+        todo.extend(transitions(states[name]))
+    return seen
+
+
+def choice_routes(state: dict[str, Any]) -> dict[str, str]:
+    return {rule["StringEquals"]: rule["Next"] for rule in state["Choices"]}
+
+
+def test_every_transition_names_an_existing_state(asl: dict[str, Any], states: States) -> None:
+    # Given the definition
+    # When every StartAt, Next, Choice rule, Default and Catch target is listed
+    targets = {asl["StartAt"]} | {target for state in states.values() for target in transitions(state)}
+
+    # Then each one is a state of the definition
+    assert targets - set(states) == set()
+
+
+def test_every_state_is_reachable_from_the_start(asl: dict[str, Any], states: States) -> None:
+    # Given the definition
+    # When the states reachable from StartAt are collected
+    seen = reachable(states, asl["StartAt"])
+
+    # Then none is left over
+    assert set(states) - seen == set()
+
+
+def test_every_state_can_still_reach_an_end(states: States) -> None:
+    # Given the definition (which loops: wait, check, re-dispatch)
+    terminals = {name for name, state in states.items() if state["Type"] in TERMINAL_TYPES}
+
+    # When the ends reachable from each state are collected
+    stuck = {name for name in states if not reachable(states, name) & terminals}
+
+    # Then no state is caught in a loop with no way out
+    assert stuck == set()
+
+
+def test_executions_end_only_in_succeed_or_fail_states(states: States) -> None:
+    # Given the definition
+    # When the states that end an execution are listed
+    ending = {name for name, state in states.items() if state.get("End") or state["Type"] in TERMINAL_TYPES}
+
+    # Then every one is a Succeed or a Fail state: no task ends the execution with an unclassified output
+    assert {states[name]["Type"] for name in ending} <= TERMINAL_TYPES
+    assert not any(state.get("End") for state in states.values())
+
+
+def test_every_end_is_reached_only_through_record_outcome(asl: dict[str, Any], states: States) -> None:
+    # Given the definition without "Record outcome"
+    # When the states reachable from StartAt are collected
+    seen = reachable(states, asl["StartAt"], avoiding="Record outcome")
+
+    # Then no Succeed or Fail state is among them: every execution has its outcome recorded first
+    assert {name for name in seen if states[name]["Type"] in TERMINAL_TYPES} == set()
+
+
+def test_agent_joined_routes_every_decision_a_check_can_take(states: States) -> None:
+    # Given the decisions the Lambda steps write to check.next
+    decisions = set(get_args(Next))
+
+    # When "Agent joined?" routes them
+    choice = states["Agent joined?"]
+    routes = choice_routes(choice)
+
+    # Then it routes on check.next, each decision goes where the workflow says, anything else escalates
+    assert {rule["Variable"] for rule in choice["Choices"]} == {"$.check.next"}
+    assert set(routes) == decisions
+    assert routes == {
+        "verified": "Record outcome",
+        "wait": "Wait for agent",
+        "redispatch": "Re-dispatch agent",
+        "escalate": "Escalate",
+    }
+    assert choice["Default"] == "Escalate"
+
+
+def test_both_steps_that_decide_next_are_followed_by_agent_joined(states: States) -> None:
+    # Given the two steps that write check.next
+    # When their successors are read
+    # Then both lead to "Agent joined?", and waiting leads back to a check
+    assert states["Check participants"]["Next"] == "Agent joined?"
+    assert states["Re-dispatch agent"]["Next"] == "Agent joined?"
+    assert states["Wait for agent"]["Next"] == "Check participants"
+
+
+def test_wait_for_agent_waits_the_requested_poll_interval(states: States) -> None:
+    # Given the request options, whose poll interval is an integer (what SecondsPath demands)
+    assert Options.model_fields["poll_interval_s"].annotation is int
+
+    # When the Wait state is read
+    wait = states["Wait for agent"]
+
+    # Then it is a durable Wait on that option
+    assert wait["Type"] == "Wait"
+    assert wait["SecondsPath"] == "$.request.options.poll_interval_s"
+
+
+def test_verified_outcome_succeeds_with_the_outcome_and_any_other_fails_with_the_summary(
+    states: States,
+) -> None:
+    # Given the outcome statuses "Record outcome" can write
+    statuses = set(get_args(Outcome.model_fields["status"].annotation))
+    assert statuses == {"verified", "escalated"}
+
+    # When "Verified?" routes them
+    choice = states["Verified?"]
+
+    # Then only "verified" succeeds, returning the outcome; the rest fail with the evidence as the cause
+    assert [rule["Variable"] for rule in choice["Choices"]] == ["$.outcome.status"]
+    assert choice_routes(choice) == {"verified": "Agent verified"}
+    assert choice["Default"] == "Agent not verified"
+    assert states["Agent verified"] == {"Type": "Succeed", "OutputPath": "$.outcome"}
+    failed = states["Agent not verified"]
+    assert (failed["Type"], failed["Error"], failed["CausePath"]) == ("Fail", "AgentNotVerified", "$.summary")
+
+
+def test_lambda_tasks_hand_over_the_whole_state_and_take_back_the_new_one(
+    lambda_tasks: dict[str, dict[str, Any]],
+) -> None:
+    # Given the Payload every handler validates (StepEvent)
+    assert set(StepEvent.model_fields) == {"state", "execution_name"}
+
+    # When each Lambda task is read
+    # Then it sends the state and the execution name, keeps only the handler's result, and times out
+    assert len(lambda_tasks) == 7
+    for name, task in lambda_tasks.items():
+        assert task["Resource"] == LAMBDA_INVOKE, name
+        payload = task["Parameters"]["Payload"]
+        assert payload == {"state.$": "$", "execution_name.$": "$$.Execution.Name"}, name
+        assert task["OutputPath"] == "$.Payload", name
+        assert "ResultPath" not in task and "ResultSelector" not in task, name
+        assert 0 < task["TimeoutSeconds"] <= 60, name
+
+
+def test_definition_uses_only_what_the_local_engine_interprets(
+    asl: dict[str, Any], states: States, asl_text: str
+) -> None:
+    # Given the limits of moto's interpreter (JSONata, variables and &&/|| filters do not work)
+    # When the definition is read
+    # Then it is plain JSONPath: no JSONata, no Assign or $variable, no compound filters
+    languages = {state.get("QueryLanguage", "JSONPath") for state in [asl, *states.values()]}
+    assert languages == {"JSONPath"}
+    assert "{%" not in asl_text
+    assert not any("Assign" in state for state in states.values())
+    paths = re.findall(r'"(\$[^"]*)"', asl_text)
+    assert [path for path in paths if re.match(r"\$[A-Za-z_]", path)] == []
+    assert [path for path in paths if "&&" in path or "||" in path] == []

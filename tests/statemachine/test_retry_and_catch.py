@@ -1,0 +1,148 @@
+"""Failure policy: transient faults are retried, everything else escalates, and nothing ends unrecorded."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+from dispatch_verify import errors
+from dispatch_verify.models import WorkflowState
+
+from .conftest import LAMBDA_SERVICE_ERRORS
+
+Tasks = dict[str, dict[str, Any]]
+FINAL_STEPS = {"Escalate", "Record outcome"}
+PERMANENT_ERRORS = {"LiveKitPermanentError", "InvalidRequestError", "ConfigurationError"}
+
+
+def error_names(task: dict[str, Any], field: str) -> set[str]:
+    return {name for rule in task.get(field, []) for name in rule["ErrorEquals"]}
+
+
+def retrier(task: dict[str, Any], error: str) -> dict[str, Any]:
+    """The retrier that handles ``error`` (the first whose ErrorEquals names it, as Step Functions picks)."""
+    return next(rule for rule in task["Retry"] if error in rule["ErrorEquals"])
+
+
+def worst_case_backoff_s(rule: dict[str, Any]) -> float:
+    interval, rate = rule.get("IntervalSeconds", 1), rule.get("BackoffRate", 2.0)
+    cap = rule.get("MaxDelaySeconds", float("inf"))
+    return float(sum(min(interval * rate**attempt, cap) for attempt in range(rule.get("MaxAttempts", 3))))
+
+
+def step_tasks(lambda_tasks: Tasks) -> Tasks:
+    """The steps before the outcome is known: they call LiveKit (or validate input) and may escalate."""
+    return {name: task for name, task in lambda_tasks.items() if name not in FINAL_STEPS}
+
+
+def test_every_named_error_is_an_exception_of_the_lambda_steps(lambda_tasks: Tasks) -> None:
+    # Given the error names the definition retries or catches
+    named = {
+        name
+        for task in lambda_tasks.values()
+        for name in error_names(task, "Retry") | error_names(task, "Catch")
+    }
+    ours = {name for name in named if not name.startswith(("States.", "Lambda."))}
+
+    # When they are looked up in dispatch_verify.errors
+    classes = {name: getattr(errors, name, None) for name in ours}
+
+    # Then each is an exception class there (ASL matches a Lambda error by the class name)
+    assert ours, "the definition names none of the steps' errors"
+    not_exceptions = {
+        name for name, cls in classes.items() if not (inspect.isclass(cls) and issubclass(cls, Exception))
+    }
+    assert not_exceptions == set()
+
+
+def test_every_lambda_task_retries_lambda_service_errors_as_aws_recommends(lambda_tasks: Tasks) -> None:
+    # Given every Lambda task
+    for name, task in lambda_tasks.items():
+        # When its retrier for Lambda service errors is read
+        rule = retrier(task, "Lambda.ServiceException")
+
+        # Then it covers the four service errors with a short, jittered back-off, before any other retrier
+        assert set(rule["ErrorEquals"]) == LAMBDA_SERVICE_ERRORS, name
+        assert task["Retry"][0] is rule, name
+        assert (rule["IntervalSeconds"], rule["MaxAttempts"], rule["BackoffRate"]) == (1, 3, 2.0), name
+        assert rule["JitterStrategy"] == "FULL", name
+
+
+@pytest.mark.parametrize("burst", [3, 4])
+def test_a_short_livekit_outage_is_retried_with_bounded_backoff(lambda_tasks: Tasks, burst: int) -> None:
+    # Given a burst of `burst` LiveKitTransientError (e.g. 503s) in a step that calls LiveKit
+    for name, task in step_tasks(lambda_tasks).items():
+        # When the retrier for it is read
+        rule = retrier(task, "LiveKitTransientError")
+
+        # Then the step is retried past the burst, with full jitter, capped delays, within a minute in all
+        assert rule["MaxAttempts"] >= burst, name
+        assert rule["JitterStrategy"] == "FULL", name
+        assert 0 < rule["MaxDelaySeconds"] <= 30, name
+        assert worst_case_backoff_s(rule) <= 60, name
+
+
+def test_permanent_errors_are_never_retried(lambda_tasks: Tasks) -> None:
+    # Given the steps before the outcome is known
+    for name, task in step_tasks(lambda_tasks).items():
+        # When their retriers are read
+        retried = error_names(task, "Retry")
+
+        # Then no permanent error is retried, and no catch-all retrier retries them by accident
+        assert retried & PERMANENT_ERRORS == set(), name
+        assert retried & {"States.ALL", "States.TaskFailed"} == set(), name
+
+
+def test_every_step_failure_escalates_with_the_error_recorded(lambda_tasks: Tasks) -> None:
+    # Given the steps before the outcome is known
+    for name, task in step_tasks(lambda_tasks).items():
+        # When their catchers are read
+        catchers = task["Catch"]
+
+        # Then every error (retries exhausted or not retryable) goes to "Escalate" with the error at $.error
+        assert catchers[-1]["ErrorEquals"] == ["States.ALL"], name
+        assert {c["Next"] for c in catchers} == {"Escalate"}, name
+        assert {c["ResultPath"] for c in catchers} == {"$.error"}, name
+        # And the permanent errors are named, documenting that they skip retries and escalate at once
+        assert error_names(task, "Catch") >= PERMANENT_ERRORS, name
+
+
+def test_caught_errors_land_where_the_state_document_expects_them(lambda_tasks: Tasks) -> None:
+    # Given the state document's fields
+    # When the ResultPath of every catcher is read
+    paths = {catcher["ResultPath"] for task in lambda_tasks.values() for catcher in task["Catch"]}
+
+    # Then it is $.error, the field "Escalate" and "Record outcome" read the caught error from
+    assert paths == {"$.error"}
+    assert "error" in WorkflowState.model_fields
+
+
+def test_a_failed_escalation_is_still_recorded(lambda_tasks: Tasks) -> None:
+    # Given "Escalate"
+    escalate = lambda_tasks["Escalate"]
+
+    # When its retriers and catchers are read
+    own_retry = [rule for rule in escalate["Retry"] if not set(rule["ErrorEquals"]) & LAMBDA_SERVICE_ERRORS]
+
+    # Then it retries its own failures briefly, and any failure still reaches "Record outcome"
+    assert all(rule["MaxAttempts"] <= 3 and worst_case_backoff_s(rule) <= 30 for rule in own_retry)
+    assert [(c["ErrorEquals"], c["Next"]) for c in escalate["Catch"]] == [(["States.ALL"], "Record outcome")]
+    assert escalate["Next"] == "Record outcome"
+
+
+def test_a_failed_record_ends_in_a_fail_state_of_its_own(
+    lambda_tasks: Tasks, states: dict[str, dict[str, Any]]
+) -> None:
+    # Given "Record outcome"
+    record = lambda_tasks["Record outcome"]
+
+    # When its catchers are read
+    (catcher,) = record["Catch"]
+
+    # Then any failure ends in a Fail state that says the outcome was not recorded
+    assert catcher["ErrorEquals"] == ["States.ALL"]
+    fail = states[catcher["Next"]]
+    assert fail["Type"] == "Fail"
+    assert fail["Error"] == "OutcomeNotRecorded"
+    assert fail["Error"] != states["Agent not verified"]["Error"]
