@@ -143,15 +143,31 @@ def test_lambda_tasks_hand_over_the_whole_state_and_take_back_the_new_one(
     assert set(StepEvent.model_fields) == {"state", "execution_name"}
 
     # When each Lambda task is read
-    # Then it sends the state and the execution name, keeps only the handler's result, and times out
+    # Then it sends the state (the raw request, for "Prepare request") and the execution name,
+    # keeps only the handler's result, and has a timeout
     assert len(lambda_tasks) == 7
     for name, task in lambda_tasks.items():
+        state = "$.request" if name == "Prepare request" else "$"
         assert task["Resource"] == LAMBDA_INVOKE, name
         payload = task["Parameters"]["Payload"]
-        assert payload == {"state.$": "$", "execution_name.$": "$$.Execution.Name"}, name
+        assert payload == {"state.$": state, "execution_name.$": "$$.Execution.Name"}, name
         assert task["OutputPath"] == "$.Payload", name
         assert "ResultPath" not in task and "ResultSelector" not in task, name
         assert 0 < task["TimeoutSeconds"] <= 60, name
+
+
+def test_any_input_is_wrapped_so_that_a_failed_prepare_can_still_record_its_error(
+    asl: dict[str, Any], states: States
+) -> None:
+    # Given that a Catch's ResultPath ($.error) cannot be merged into an array, a string or a number
+    # When the first state is read
+    first = states[asl["StartAt"]]
+
+    # Then it wraps whatever JSON arrived as {"request": ...} before any task runs, and
+    # "Prepare request" reads the raw input from there (recover_state reads room and agent from it)
+    assert first["Type"] == "Pass"
+    assert first["Parameters"] == {"request.$": "$"}
+    assert first["Next"] == "Prepare request"
 
 
 def test_definition_uses_only_what_the_local_engine_interprets(
