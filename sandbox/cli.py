@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +249,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The simulator's defaults are LiveKit's dev credentials (devkey/secret), shorter than PyJWT likes.
+    warnings.filterwarnings("ignore", message="The HMAC key is .* bytes long")
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))

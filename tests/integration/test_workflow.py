@@ -147,7 +147,9 @@ def test_wrong_api_secret_escalates_auth_without_retrying(clock: VirtualClock, s
     assert sim.max_live_dispatches("room-auth", "fast-agent") == 0
 
 
-def test_503_burst_shorter_than_the_retry_budget_is_absorbed(sim: LiveKitSimulator, engine: LocalEngine) -> None:
+def test_503_burst_shorter_than_the_retry_budget_is_absorbed(
+    sim: LiveKitSimulator, engine: LocalEngine
+) -> None:
     # Given LiveKit answering 503 to the next three CreateDispatch calls
     sim.set_agent("fast-agent", "warm")
     sim.inject_fault("CreateDispatch", "unavailable", count=3)
@@ -179,7 +181,9 @@ def test_agent_that_joins_then_leaves_is_redispatched_and_never_counts(
     assert sim.max_live_dispatches("room-leave", "flaky-agent") == 1
 
 
-def test_agent_of_another_name_in_the_room_does_not_verify(sim: LiveKitSimulator, engine: LocalEngine) -> None:
+def test_agent_of_another_name_in_the_room_does_not_verify(
+    sim: LiveKitSimulator, engine: LocalEngine
+) -> None:
     # Given a room where only an agent of another name is present, and no worker for ours
     sim.set_agent("wanted-agent", "none")
     sim.add_participant(
