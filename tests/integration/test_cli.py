@@ -1,0 +1,169 @@
+"""The `dispatch-verify` command as a user runs it: real time, real subprocess, the simulator as LiveKit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from livekit import api
+
+from sandbox.clock import RealClock
+from sandbox.livekit_sim import LiveKitSimulator
+
+CLI = [sys.executable, "-m", "sandbox.cli"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
+    return subprocess.run(
+        [*CLI, *args], cwd=ROOT, env={**base, **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture
+def live_sim() -> Iterator[LiveKitSimulator]:
+    with LiveKitSimulator(RealClock(), agents={"fast-agent": "warm", "ghost-agent": "never"}) as sim:
+        yield sim
+
+
+def env_for(sim: LiveKitSimulator) -> dict[str, str]:
+    return {"LIVEKIT_URL": sim.url, "LIVEKIT_API_KEY": sim.api_key, "LIVEKIT_API_SECRET": sim.api_secret}
+
+
+def test_run_prints_the_verified_outcome_as_the_last_json_line_and_exits_0(
+    live_sim: LiveKitSimulator,
+) -> None:
+    # Given a LiveKit server with a warm agent
+    # When `run --json` dispatches it
+    done = run_cli(
+        "run",
+        "--room",
+        "cli-room",
+        "--agent-name",
+        "fast-agent",
+        "--metadata",
+        '{"a": 1}',
+        "--poll-interval",
+        "1",
+        "--json",
+        env=env_for(live_sim),
+    )
+
+    # Then it exits 0, progress went to stderr and the outcome is the last stdout line
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["status"] == "verified"
+    assert outcome["dispatch_ids"] == [outcome["dispatch_id"]]
+    assert outcome["join_latency_s"] > 0
+    assert "agent joined" in done.stderr
+    assert live_sim.max_live_dispatches("cli-room", "fast-agent") == 1
+
+
+def test_run_exits_2_with_the_cause_when_the_agent_never_joins(live_sim: LiveKitSimulator) -> None:
+    # Given an agent that never wakes
+    # When `run --json` dispatches it with a short budget
+    done = run_cli(
+        "run",
+        "--room",
+        "cli-ghost",
+        "--agent-name",
+        "ghost-agent",
+        "--join-timeout",
+        "2",
+        "--poll-interval",
+        "1",
+        "--max-attempts",
+        "2",
+        "--json",
+        env=env_for(live_sim),
+    )
+
+    # Then it exits 2 and the outcome names the cause and both dispatches
+    assert done.returncode == 2, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["status"] == "escalated"
+    assert outcome["cause"] == "not_joined"
+    assert len(outcome["dispatch_ids"]) == 2
+
+
+def test_run_without_credentials_is_a_usage_error_without_traceback() -> None:
+    # Given no LIVEKIT_* variables
+    # When `run` is called
+    done = run_cli("run", "--room", "r", "--agent-name", "a")
+
+    # Then it exits 1 with a message naming the missing variables, and no traceback
+    assert done.returncode == 1
+    assert "LIVEKIT_URL" in done.stderr and "LIVEKIT_API_SECRET" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_run_rejects_metadata_that_is_not_json(live_sim: LiveKitSimulator) -> None:
+    done = run_cli("run", "--room", "r", "--agent-name", "a", "--metadata", "{oops", env=env_for(live_sim))
+
+    assert done.returncode == 1
+    assert "--metadata" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_sim_serves_the_livekit_api_until_interrupted() -> None:
+    # Given a free port
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    # When `sim` is started with custom credentials and an agent
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "sim",
+            "--port",
+            str(port),
+            "--api-key",
+            "k1",
+            "--api-secret",
+            "s" * 32,
+            "--agent",
+            "bot=warm",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        assert f"127.0.0.1:{port}" in banner
+
+        # Then the official client can use it with those credentials
+        async def create_and_list() -> list[str]:
+            async with api.LiveKitAPI(f"http://127.0.0.1:{port}", "k1", "s" * 32) as lk:
+                await lk.room.create_room(api.CreateRoomRequest(name="from-client"))
+                rooms = await lk.room.list_rooms(api.ListRoomsRequest())
+                return [room.name for room in rooms.rooms]
+
+        assert asyncio.run(create_and_list()) == ["from-client"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    # And it stops cleanly on SIGTERM
+    assert proc.returncode == 0
+
+
+def test_sim_rejects_an_unknown_behaviour() -> None:
+    started = time.monotonic()
+    done = run_cli("sim", "--port", "0", "--agent", "bot=sleepy")
+
+    assert done.returncode == 1
+    assert "bot=sleepy" in done.stderr and "Traceback" not in done.stderr
+    assert time.monotonic() - started < 30
