@@ -41,7 +41,7 @@ def test_the_definition_passes_statelint(asl_text: str, state_machine: dict[str,
 def test_the_definition_file_passes_statelint_as_make_lint_runs_it(asl_path: Path) -> None:
     # Given the definition file with its ${Var}s
     # When the statelint command checks it
-    result = subprocess.run([tool("statelint"), str(asl_path)], capture_output=True, text=True, check=False)  # noqa: S603
+    result = subprocess.run([tool("statelint"), str(asl_path)], capture_output=True, text=True, check=False)
 
     # Then it is clean
     assert result.returncode == 0, result.stdout + result.stderr
@@ -50,7 +50,7 @@ def test_the_definition_file_passes_statelint_as_make_lint_runs_it(asl_path: Pat
 def test_the_template_passes_cfn_lint_without_warnings() -> None:
     # Given template.yaml
     # When cfn-lint checks it (errors and warnings; informational hints excluded, as by default)
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [tool("cfn-lint"), str(TEMPLATE_PATH.relative_to(ROOT))],
         cwd=ROOT,
         capture_output=True,
