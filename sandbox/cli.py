@@ -33,7 +33,7 @@ class UsageError(Exception):
 def outcome_of(result: Any) -> dict[str, Any]:
     """One JSON-able outcome from a finished execution, verified or escalated."""
     if result.status == "SUCCEEDED" and isinstance(result.output, dict):
-        return {**result.output, "status": "verified"}
+        return {**result.output, "status": result.output.get("status", "verified")}
     try:
         bundle = json.loads(result.cause or "")
     except ValueError:
@@ -106,7 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(outcome, separators=(",", ":")))
     else:
         print(json.dumps(outcome, indent=2))
-    return EXIT_VERIFIED if outcome["status"] == "verified" else EXIT_ESCALATED
+    return EXIT_VERIFIED if outcome["status"] != "escalated" else EXIT_ESCALATED
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -171,12 +171,15 @@ def cmd_sim(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UsageError(f"--agent {item}: {exc}") from exc
         agents[name] = behaviour
+    sip_answers = sip_answers_of(args.sip or [])
     sim = LiveKitSimulator(
         RealClock(),
         api_key=args.api_key,
         api_secret=args.api_secret,
         agents=agents,
         auto_create=not args.no_auto_create,
+        sip_answers=sip_answers,
+        sip_trunks=tuple(args.sip_trunk or ()),
     )
     try:
         url = sim.start(port=args.port)
@@ -188,6 +191,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     )
     print(f"  agents: {agents or '(none: every agent name has no worker)'}")
     print(f"  auto-create rooms: {not args.no_auto_create}", flush=True)
+    trunks = ", ".join(sorted(sim.sip_trunks))
+    print(f"  SIP trunks: {trunks}; answers: {sip_answers or '(every number answers)'}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -198,6 +203,21 @@ def cmd_sim(args: argparse.Namespace) -> int:
     finally:
         sim.stop()
     return 0
+
+
+def sip_answers_of(items: list[str]) -> dict[str, str]:
+    from sandbox.livekit_sim.sip import parse_answer
+
+    answers: dict[str, str] = {}
+    for item in items:
+        number, sep, answer = item.partition("=")
+        if not sep or not number:
+            raise UsageError(f"--sip expects NUMBER=ANSWER, got {item!r}")
+        try:
+            answers[number] = parse_answer(answer)
+        except ValueError as exc:
+            raise UsageError(f"--sip {item}: {exc}") from exc
+    return answers
 
 
 def _positive_int(text: str) -> int:
@@ -243,6 +263,18 @@ def parser() -> argparse.ArgumentParser:
     )
     sim.add_argument(
         "--no-auto-create", action="store_true", help="dispatch to a missing room answers not_found"
+    )
+    sim.add_argument(
+        "--sip",
+        action="append",
+        metavar="NUMBER=ANSWER",
+        help="how a dialled number answers: answer | busy | noanswer | decline (repeatable; default answer)",
+    )
+    sim.add_argument(
+        "--sip-trunk",
+        action="append",
+        metavar="ID",
+        help="an outbound trunk id CreateSIPParticipant accepts, besides ST_simtrunk (repeatable)",
     )
     sim.set_defaults(func=cmd_sim)
     return top

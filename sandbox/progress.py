@@ -66,11 +66,26 @@ def _describe_exit(name: str, state: dict[str, Any], elapsed: str) -> str | None
         if check.get("next") in ("redispatch", "escalate"):
             return f"{line} → {check.get('next')} ({check.get('cause')})"
         return line
+    if name == "Dial callee":
+        dialled = state.get("dialled") or {}
+        how = "answered" if dialled.get("answered") else "call placed, answer not awaited"
+        return f"{elapsed} callee dialled into the room: {dialled.get('participant_identity')} ({how})"
     if name == "Escalate":
         bundle = state.get("escalation") or {}
         return f"{elapsed} escalated: cause {bundle.get('cause')} (SNS + EventBridge AgentDispatchEscalated)"
     if name == "Record outcome":
         outcome = state.get("outcome") or {}
+        if outcome.get("status") == "verified_and_dialled":
+            sip = outcome.get("sip") or {}
+            return (
+                f"{elapsed} VERIFIED AND DIALLED: {outcome.get('agent_identity')} joined "
+                f"{outcome.get('join_latency_s')} s after the first dispatch, then "
+                f"{sip.get('participant_identity')} ({sip.get('call_to')}) was dialled in"
+            )
+        if outcome.get("cause") == "dial_failed":
+            sip = outcome.get("sip") or {}
+            status = " ".join(str(v) for v in (sip.get("sip_status_code"), sip.get("sip_status")) if v)
+            return f"{elapsed} CALL NOT CONNECTED: {sip.get('reason')} ({status or 'no SIP status'})"
         if outcome.get("status") == "verified":
             return (
                 f"{elapsed} VERIFIED: {outcome.get('agent_identity')} joined "

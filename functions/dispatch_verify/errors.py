@@ -25,6 +25,7 @@ Cause = Literal[
     "quota",  # LiveKit kept answering resource_exhausted
     "livekit_unavailable",  # LiveKit kept failing or timing out
     "invalid_request",  # the workflow input (or LiveKit) said the request is malformed
+    "dial_failed",  # the agent was verified but the callee's SIP call did not connect
     "internal",  # anything else: a bug or an AWS fault
 ]
 
@@ -34,6 +35,8 @@ class ErrorDetail(BaseModel):
     code: str | None = None  # Twirp code, e.g. "unavailable"
     message: str
     status: int | None = None  # HTTP status LiveKit answered with, if any
+    sip_status_code: int | None = None  # SIP response of a failed dial, e.g. 486
+    sip_status: str | None = None  # its reason phrase, e.g. "Busy Here"
 
 
 class DispatchVerifyError(Exception):
@@ -62,6 +65,13 @@ class InvalidRequestError(DispatchVerifyError):
 
 class ConfigurationError(DispatchVerifyError):
     """The function is deployed without usable LiveKit credentials or settings."""
+
+
+class DialFailedError(DispatchVerifyError):
+    """The callee's call did not connect (busy, no answer, declined, unknown trunk): escalated at once.
+
+    Never retried: asking again would ring the callee again.
+    """
 
 
 def detail_from_step_functions_error(error: str | None, cause: str | None) -> ErrorDetail:

@@ -20,6 +20,7 @@ from livekit import api
 from dispatch_verify.config import LiveKitCredentials
 from dispatch_verify.errors import (
     Cause,
+    DialFailedError,
     DispatchVerifyError,
     ErrorDetail,
     LiveKitPermanentError,
@@ -27,6 +28,8 @@ from dispatch_verify.errors import (
 )
 
 CLIENT_TIMEOUT_S = 10.0
+# A dial that waits until answered must outlast the ringing: livekit-api asks ringing + 2 s of aiohttp.
+DIAL_MARGIN_S = 5.0
 AGENT_NAME_ATTRIBUTES = ("lk.agent.name", "lk.agent_name")  # agents framework, server
 
 _T = TypeVar("_T")
@@ -67,6 +70,26 @@ class Participant:
         return [self.attributes[key] for key in AGENT_NAME_ATTRIBUTES if self.attributes.get(key)]
 
 
+@dataclass(frozen=True)
+class SipCall:
+    """One outbound call: dial ``call_to`` over trunk ``trunk_id`` into ``room``."""
+
+    trunk_id: str
+    call_to: str
+    room: str
+    participant_identity: str
+    participant_name: str | None = None
+    wait_until_answered: bool = True
+    ringing_timeout_s: int = 30
+
+
+@dataclass(frozen=True)
+class SipParticipant:
+    participant_identity: str
+    participant_id: str = ""
+    sip_call_id: str = ""
+
+
 class LiveKitPort(Protocol):
     """What the steps need from LiveKit. Errors are raised as ``DispatchVerifyError`` subclasses."""
 
@@ -82,6 +105,10 @@ class LiveKitPort(Protocol):
 
     def delete_dispatch(self, room: str, dispatch_id: str) -> bool:
         """Delete a dispatch; False if LiveKit no longer knows it (which also counts as done)."""
+        ...
+
+    def create_sip_participant(self, call: SipCall) -> SipParticipant:
+        """Dial the callee into the room; a call that does not connect raises ``DialFailedError``."""
         ...
 
 
@@ -122,6 +149,30 @@ def livekit_error(exc: api.ServerError) -> DispatchVerifyError:
     return LiveKitTransientError(detail("livekit_unavailable"))
 
 
+def dial_error(exc: api.ServerError) -> DispatchVerifyError:
+    """Classify a CreateSIPParticipant error: a call that did not connect is a dial failure, not a fault.
+
+    LiveKit maps SIP responses to Twirp codes that elsewhere mean "retry" (486 Busy Here is
+    resource_exhausted, 408 is deadline_exceeded) and adds ``sip_status_code``/``sip_status`` to the
+    error's meta, from which livekit-api raises ``SipCallError``: that error is never retried, since
+    asking again would ring the callee again. ``not_found`` here is an unknown trunk (LiveKit creates
+    a missing room for a SIP participant). Anything else is classified as for every other call.
+    """
+    if isinstance(exc, api.SipCallError) or exc.code == "not_found":
+        sip_error = exc if isinstance(exc, api.SipCallError) else None
+        return DialFailedError(
+            ErrorDetail(
+                cause="dial_failed",
+                code=exc.code,
+                message=exc.message or f"LiveKit answered HTTP {exc.status} without an error message",
+                status=exc.status,
+                sip_status_code=sip_error.sip_status_code if sip_error else None,
+                sip_status=sip_error.sip_status if sip_error else None,
+            )
+        )
+    return livekit_error(exc)
+
+
 def network_error(exc: BaseException) -> LiveKitTransientError:
     """aiohttp errors, timeouts and socket errors: LiveKit did not answer, so asking again may work."""
     return LiveKitTransientError.of(
@@ -153,16 +204,22 @@ class LiveKitClient:
         finally:
             self._runner.close()
 
-    def _call(self, call: Callable[[api.LiveKitAPI], Awaitable[_T]]) -> _T:
+    def _call(
+        self,
+        call: Callable[[api.LiveKitAPI], Awaitable[_T]],
+        *,
+        timeout_s: float | None = None,
+        classify: Callable[[api.ServerError], DispatchVerifyError] = livekit_error,
+    ) -> _T:
         async def run() -> _T:
             # livekit-api 1.2.2 posts with timeout=None, which aiohttp reads as "no timeout": the
             # session's ClientTimeout never applies, so the bound is enforced here.
-            return await asyncio.wait_for(call(self._api), self._timeout_s)
+            return await asyncio.wait_for(call(self._api), timeout_s or self._timeout_s)
 
         try:
             return self._runner.run(run())
         except api.ServerError as exc:
-            raise livekit_error(exc) from exc
+            raise classify(exc) from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise network_error(exc) from exc
 
@@ -195,6 +252,30 @@ class LiveKitClient:
                 return False
             raise
         return True
+
+    def create_sip_participant(self, call: SipCall) -> SipParticipant:
+        request = api.CreateSIPParticipantRequest(
+            sip_trunk_id=call.trunk_id,
+            sip_call_to=call.call_to,
+            room_name=call.room,
+            participant_identity=call.participant_identity,
+            wait_until_answered=call.wait_until_answered,
+        )
+        if call.participant_name:
+            request.participant_name = call.participant_name
+        request.ringing_timeout.seconds = call.ringing_timeout_s
+        # livekit-api raises a waiting dial's aiohttp timeout to ringing + 2 s; ours is a little longer.
+        timeout_s = call.ringing_timeout_s + DIAL_MARGIN_S if call.wait_until_answered else self._timeout_s
+        info = self._call(
+            lambda lk: lk.sip.create_sip_participant(request, timeout=timeout_s),
+            timeout_s=timeout_s + 1,  # let livekit-api's own timeout (or LiveKit's answer) come first
+            classify=dial_error,
+        )
+        return SipParticipant(
+            participant_identity=info.participant_identity or call.participant_identity,
+            participant_id=info.participant_id,
+            sip_call_id=info.sip_call_id,
+        )
 
 
 @contextmanager

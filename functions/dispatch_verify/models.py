@@ -19,10 +19,13 @@ from dispatch_verify.errors import Cause, ErrorDetail
 # LiveKit room and agent names: printable, no control characters, bounded.
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]+$")
 MAX_METADATA_BYTES = 64 * 1024
+MAX_RINGING_TIMEOUT_S = 40
 
 
 # What the Choice state routes on after "Check participants" and "Re-dispatch agent".
 Next = Literal["verified", "wait", "redispatch", "escalate"]
+# What "Verified?" routes on: "verified_and_dialled" when a call was requested and connected.
+OutcomeStatus = Literal["verified", "verified_and_dialled", "escalated"]
 
 
 class _Strict(BaseModel):
@@ -37,6 +40,25 @@ class Options(_Strict):
     room_empty_timeout_s: int | None = Field(None, ge=1, le=86_400)
 
 
+class SipRequest(_Strict):
+    """Dial the callee into the room over SIP once the agent is verified (CreateSIPParticipant)."""
+
+    trunk_id: str = Field(min_length=1, max_length=256)
+    call_to: str = Field(min_length=1, max_length=128)  # personal data: masked in logs and escalations
+    participant_identity: str = Field(min_length=1, max_length=256)
+    participant_name: str | None = Field(None, min_length=1, max_length=256)
+    wait_until_answered: bool = True
+    # The dial step must return inside its Lambda timeout: ringing plus a margin stays under it.
+    ringing_timeout_s: int = Field(30, ge=1, le=MAX_RINGING_TIMEOUT_S)
+
+    @field_validator("trunk_id", "call_to", "participant_identity", "participant_name")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and (not _NAME.match(value) or value != value.strip()):
+            raise ValueError("must be printable text without control characters or surrounding spaces")
+        return value
+
+
 class DispatchRequest(_Strict):
     """The workflow input, as a backend or a schedule sends it."""
 
@@ -46,6 +68,7 @@ class DispatchRequest(_Strict):
     request_id: str | None = Field(None, min_length=1, max_length=80)
     kind: Literal["request", "heartbeat"] = "request"
     options: Options = Field(default_factory=Options)
+    sip: SipRequest | None = None  # dial the callee after verification (the telephony gate)
 
     @field_validator("room", "agent_name")
     @classmethod
@@ -107,6 +130,29 @@ class Check(_Strict):
     agent_joined_at_epoch: float | None = None
 
 
+class Dialled(_Strict):
+    """The callee's SIP participant that "Dial callee" created (or found from an earlier try)."""
+
+    participant_identity: str
+    participant_id: str = ""
+    sip_call_id: str = ""
+    answered: bool  # False when the request did not wait until answered: the call was only placed
+    dialled_at: str  # UTC ISO-8601
+
+
+class SipDetail(_Strict):
+    """The call in an outcome or an escalation: no full phone number, only its last four digits."""
+
+    trunk_id: str
+    call_to: str  # masked, e.g. "********0123"
+    participant_identity: str
+    answered: bool | None = None
+    sip_call_id: str | None = None
+    sip_status_code: int | None = None  # of a failed dial, e.g. 486
+    sip_status: str | None = None  # e.g. "Busy Here"
+    reason: Literal["busy", "no_answer", "declined", "other"] | None = None  # of a failed dial
+
+
 class StepError(BaseModel):
     """What an ASL ``Catch`` records at ``$.error`` (Step Functions' own field names)."""
 
@@ -116,7 +162,7 @@ class StepError(BaseModel):
 
 
 class Outcome(_Strict):
-    status: Literal["verified", "escalated"]
+    status: OutcomeStatus
     request_id: str
     room: str
     agent_name: str
@@ -131,6 +177,7 @@ class Outcome(_Strict):
     first_dispatch_at: str | None = None
     agent_joined_at: str | None = None
     finished_at: str
+    sip: SipDetail | None = None  # when a call was requested
 
 
 class EscalationBundle(_Strict):
@@ -148,6 +195,7 @@ class EscalationBundle(_Strict):
     last_error: ErrorDetail | None = None
     started_at: str
     escalated_at: str
+    sip: SipDetail | None = None  # when a call was requested
 
 
 class StepEvent(BaseModel):
@@ -168,6 +216,7 @@ class WorkflowState(_Strict):
     started_at: str
     attempts: list[Attempt] = Field(default_factory=list)
     check: Check | None = None
+    dialled: Dialled | None = None  # set by "Dial callee"
     last_error: ErrorDetail | None = None
     error: StepError | None = None  # written by ASL Catch, consumed by "Escalate"
     escalation: EscalationBundle | None = None

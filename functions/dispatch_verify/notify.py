@@ -52,8 +52,11 @@ class AwsEscalationChannel:
 
 def subject(bundle: EscalationBundle) -> str:
     """SNS subjects are printable ASCII without line breaks, at most 100 characters."""
-    text = (
-        f"Agent not verified: {bundle.agent_name or 'unknown'} in {bundle.room or 'unknown'} ({bundle.cause})"
-    )
+    where = f"{bundle.agent_name or 'unknown'} in {bundle.room or 'unknown'}"
+    if bundle.cause == "dial_failed":  # the agent is there; the callee is not
+        reason = bundle.sip.reason if bundle.sip else None
+        text = f"Call not connected: {where} ({bundle.cause}: {reason or 'other'})"
+    else:
+        text = f"Agent not verified: {where} ({bundle.cause})"
     ascii_only = "".join(c if " " <= c <= "~" else "?" for c in text)
     return ascii_only if len(ascii_only) <= MAX_SUBJECT else ascii_only[: MAX_SUBJECT - 3] + "..."

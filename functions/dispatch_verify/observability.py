@@ -37,5 +37,5 @@ def emit_outcome_metrics(outcome: Outcome) -> None:
     if outcome.join_latency_s is not None:
         metrics.add_metric(name="AgentJoinLatency", unit=MetricUnit.Seconds, value=outcome.join_latency_s)
     metrics.add_metric(name="DispatchAttempts", unit=MetricUnit.Count, value=outcome.attempts)
-    metrics.add_metric(name="Verified", unit=MetricUnit.Count, value=int(outcome.status == "verified"))
+    metrics.add_metric(name="Verified", unit=MetricUnit.Count, value=int(outcome.status != "escalated"))
     metrics.add_metric(name="Escalated", unit=MetricUnit.Count, value=int(outcome.status == "escalated"))

@@ -22,6 +22,7 @@ from livekit.api.access_token import Claims
 
 from .errors import PlainAuthError, TwirpError
 from .service import METHODS, UNMODELLED
+from .sip import Later
 from .world import World
 
 PREFIX = "/twirp/livekit."
@@ -110,6 +111,10 @@ class TwirpApp:
             with self.world.lock:
                 now = self.world.advance()
                 reply = method.run(self.world, req, now)
+            while isinstance(reply, Later):  # a dial rings on the clock, with the world unlocked
+                self.world.clock.sleep(reply.delay_s)
+                with self.world.lock:
+                    reply = reply.then(self.world.advance())
             if failure is not None:
                 raise failure
             self._record(name, "ok", 200)

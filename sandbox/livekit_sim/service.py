@@ -1,4 +1,4 @@
-"""Twirp methods of RoomService and AgentDispatchService over the simulated world."""
+"""Twirp methods of RoomService, AgentDispatchService and SIP over the simulated world."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from livekit.api.access_token import Claims
 from livekit.protocol import agent_dispatch as ad
 from livekit.protocol import room as rm
 from livekit.protocol.models import ParticipantInfo
+from livekit.protocol.sip import CreateSIPParticipantRequest
 
 from .errors import PERMISSIONS_DENIED, TwirpError
+from .sip import Later, create_sip_participant, may_call
 from .world import World
 
 
@@ -35,7 +37,7 @@ class Method:
     name: str
     request: type[Message]
     allowed: Callable[[Claims, Any], bool]
-    run: Callable[[World, Any, float], Message]
+    run: Callable[[World, Any, float], Message | Later]  # Later: the reply comes after ringing
 
     def authorize(self, claims: Claims, req: Message) -> None:
         if not self.allowed(claims, req):
@@ -110,7 +112,7 @@ def delete_dispatch(world: World, req: ad.DeleteAgentDispatchRequest, t: float) 
     return world.dispatch_proto(world.delete_dispatch(req.dispatch_id, req.room, t))
 
 
-_ROOM, _DISPATCH = "RoomService", "AgentDispatchService"
+_ROOM, _DISPATCH, _SIP = "RoomService", "AgentDispatchService", "SIP"
 METHODS: dict[tuple[str, str], Method] = {
     (m.service, m.name): m
     for m in (
@@ -123,6 +125,7 @@ METHODS: dict[tuple[str, str], Method] = {
         Method(_DISPATCH, "CreateDispatch", ad.CreateAgentDispatchRequest, _admin, create_dispatch),
         Method(_DISPATCH, "ListDispatch", ad.ListAgentDispatchRequest, _admin, list_dispatch),
         Method(_DISPATCH, "DeleteDispatch", ad.DeleteAgentDispatchRequest, _admin, delete_dispatch),
+        Method(_SIP, "CreateSIPParticipant", CreateSIPParticipantRequest, may_call, create_sip_participant),
     )
 }
 
@@ -138,5 +141,5 @@ UNMODELLED = {
         "MoveParticipant",
         "PerformRpc",
     },
-    "SIP": {"CreateSIPParticipant", "TransferSIPParticipant"},
+    _SIP: {"TransferSIPParticipant"},
 }

@@ -14,6 +14,7 @@ from .agents import Fleet
 from .behaviours import Behaviour, parse_behaviour
 from .errors import TWIRP_STATUS
 from .server import Fault, TwirpApp, _Server
+from .sip import parse_answer
 from .world import World
 
 M = TypeVar("M", bound=Message)
@@ -37,12 +38,17 @@ class LiveKitSimulator:
         default_behaviour: str = "none",
         auto_create: bool = True,
         host: str = "127.0.0.1",
+        sip_answers: dict[str, str] | None = None,
+        sip_trunks: tuple[str, ...] = (),
     ) -> None:
         self.clock = clock
         self.api_key, self.api_secret, self.host = api_key, api_secret, host
         self.world = World(clock, auto_create=auto_create)
         self.fleet = Fleet(self.world, agents, default_behaviour)
         self.app = TwirpApp(self.world, api_key, api_secret)
+        for number, answer in (sip_answers or {}).items():
+            self.set_sip_answer(number, answer)
+        self.world.telephony.trunks.update(sip_trunks)
         self.url: str | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -91,6 +97,21 @@ class LiveKitSimulator:
         with self.world.lock:
             self.world.advance()
             self.fleet.set_agent(agent_name, parse_behaviour(behaviour))
+
+    @property
+    def sip_trunks(self) -> set[str]:
+        """Outbound trunk ids CreateSIPParticipant accepts (others: ``not_found``); ``ST_simtrunk`` always."""
+        return set(self.world.telephony.trunks)
+
+    def add_sip_trunk(self, trunk_id: str) -> None:
+        with self.world.lock:
+            self.world.telephony.trunks.add(trunk_id)
+
+    def set_sip_answer(self, number: str, answer: str) -> None:
+        """How ``number`` answers a dial: ``answer`` (the default), ``busy`` (486), ``noanswer`` (408
+        after the ringing timeout) or ``decline`` (603)."""
+        with self.world.lock:
+            self.world.telephony.answers[number] = parse_answer(answer)
 
     def inject_fault(
         self,
@@ -148,6 +169,11 @@ class LiveKitSimulator:
         """(method, Twirp code or "ok", HTTP status) per request; plain-text 401s record
         "unauthenticated"."""
         return self.app.calls
+
+    def sip_calls(self, room: str | None = None) -> list[tuple[str, str, str]]:
+        """(room, number, answer) of every CreateSIPParticipant that placed a call, oldest first."""
+        with self.world.lock:
+            return [call for call in self.world.telephony.calls if room in (None, call[0])]
 
     def max_live_dispatches(self, room: str, agent_name: str) -> int:
         with self.world.lock:

@@ -29,6 +29,7 @@ from .model import (
     new_id,
     ns,
 )
+from .sip import Telephony
 
 
 class World:
@@ -46,6 +47,7 @@ class World:
         self._seq = itertools.count()
         self._live: Counter[tuple[str, str]] = Counter()
         self._max_live: Counter[tuple[str, str]] = Counter()
+        self.telephony = Telephony()
         # hooks set by the agent fleet
         self.on_dispatch: Callable[[Dispatch, float], None] = lambda d, t: None
         self.on_job_end: Callable[[Job, float], None] = lambda j, t: None

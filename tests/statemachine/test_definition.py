@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, get_args
 
-from dispatch_verify.models import Next, Options, Outcome, StepEvent
+from dispatch_verify.models import DispatchRequest, Next, Options, Outcome, StepEvent
 
 from .conftest import LAMBDA_INVOKE, transitions
 
@@ -88,7 +88,7 @@ def test_agent_joined_routes_every_decision_a_check_can_take(states: States) -> 
     assert {rule["Variable"] for rule in choice["Choices"]} == {"$.check.next"}
     assert set(routes) == decisions
     assert routes == {
-        "verified": "Record outcome",
+        "verified": "Call requested?",
         "wait": "Wait for agent",
         "redispatch": "Re-dispatch agent",
         "escalate": "Escalate",
@@ -122,14 +122,24 @@ def test_verified_outcome_succeeds_with_the_outcome_and_any_other_fails_with_the
 ) -> None:
     # Given the outcome statuses "Record outcome" can write
     statuses = set(get_args(Outcome.model_fields["status"].annotation))
-    assert statuses == {"verified", "escalated"}
+    assert statuses == {"verified", "verified_and_dialled", "escalated"}
 
     # When "Verified?" routes them
     choice = states["Verified?"]
+    status_rules = [rule for rule in choice["Choices"] if rule["Variable"] == "$.outcome.status"]
 
-    # Then only "verified" succeeds, returning the outcome; the rest fail with the evidence as the cause
-    assert [rule["Variable"] for rule in choice["Choices"]] == ["$.outcome.status"]
-    assert choice_routes(choice) == {"verified": "Agent verified"}
+    # Then both verified statuses succeed, returning the outcome; a call that did not connect fails as
+    # such; the rest fail as not verified; every failure carries the evidence as the cause
+    assert {rule["StringEquals"]: rule["Next"] for rule in status_rules} == {
+        "verified": "Agent verified",
+        "verified_and_dialled": "Agent verified",
+    }
+    assert [rule for rule in choice["Choices"] if rule not in status_rules] == [
+        {"Variable": "$.outcome.cause", "StringEquals": "dial_failed", "Next": "Callee not connected"}
+    ]
+    not_connected = states["Callee not connected"]
+    assert (not_connected["Type"], not_connected["Error"]) == ("Fail", "DialFailed")
+    assert not_connected["CausePath"] == "$.summary"
     assert choice["Default"] == "Agent not verified"
     assert states["Agent verified"] == {"Type": "Succeed", "OutputPath": "$.outcome"}
     failed = states["Agent not verified"]
@@ -145,7 +155,7 @@ def test_lambda_tasks_hand_over_the_whole_state_and_take_back_the_new_one(
     # When each Lambda task is read
     # Then it sends the state (the raw request, for "Prepare request") and the execution name,
     # keeps only the handler's result, and has a timeout
-    assert len(lambda_tasks) == 7
+    assert len(lambda_tasks) == 8
     for name, task in lambda_tasks.items():
         state = "$.request" if name == "Prepare request" else "$"
         assert task["Resource"] == LAMBDA_INVOKE, name
@@ -183,3 +193,27 @@ def test_definition_uses_only_what_the_local_engine_interprets(
     paths = re.findall(r'"(\$[^"]*)"', asl_text)
     assert [path for path in paths if re.match(r"\$[A-Za-z_]", path)] == []
     assert [path for path in paths if "&&" in path or "||" in path] == []
+
+
+def test_the_callee_is_dialled_only_after_the_agent_is_verified_and_only_when_a_call_is_requested(
+    asl: dict[str, Any], states: States
+) -> None:
+    # Given the request's optional call (request.sip, null when absent), whose trunk_id is required
+    assert DispatchRequest.model_fields["sip"].is_required() is False
+    # When the telephony gate is read
+    gate = states["Call requested?"]
+
+    # Then only a verified check reaches it; it dials when request.sip is there, else records the outcome
+    assert [name for name, state in states.items() if "Call requested?" in transitions(state)] == [
+        "Agent joined?"
+    ]
+    assert gate["Choices"] == [
+        {"Variable": "$.request.sip.trunk_id", "IsPresent": True, "Next": "Dial callee"}
+    ]
+    assert gate["Default"] == "Record outcome"
+    # And "Dial callee" is reachable only through the gate, and goes on to record the outcome
+    assert [name for name, state in states.items() if "Dial callee" in transitions(state)] == [
+        "Call requested?"
+    ]
+    assert "Dial callee" not in reachable(states, asl["StartAt"], avoiding="Call requested?")
+    assert states["Dial callee"]["Next"] == "Record outcome"

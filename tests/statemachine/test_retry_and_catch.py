@@ -146,3 +146,36 @@ def test_a_failed_record_ends_in_a_fail_state_of_its_own(
     assert fail["Type"] == "Fail"
     assert fail["Error"] == "OutcomeNotRecorded"
     assert fail["Error"] != states["Agent not verified"]["Error"]
+
+
+def test_a_call_that_did_not_connect_is_never_redialled_and_escalates_at_once(lambda_tasks: Tasks) -> None:
+    # Given "Dial callee", whose failed call (busy, no answer, declined) raises DialFailedError
+    dial = lambda_tasks["Dial callee"]
+    assert issubclass(errors.DialFailedError, errors.DispatchVerifyError)
+
+    # When its retriers and catchers are read
+    retried = error_names(dial, "Retry")
+    first_catch = dial["Catch"][0]
+
+    # Then a dial failure is never retried (that would ring the callee again) and escalates by name,
+    # while transient LiveKit faults are retried like in every other step
+    assert retried & {"DialFailedError", "States.ALL", "States.TaskFailed"} == set()
+    assert "LiveKitTransientError" in retried
+    assert "DialFailedError" in first_catch["ErrorEquals"] and first_catch["Next"] == "Escalate"
+
+
+def test_a_dial_that_waits_for_the_answer_fits_inside_its_lambda_and_task_timeouts(
+    lambda_tasks: Tasks, template: dict[str, Any]
+) -> None:
+    # Given the longest ringing a request may ask for, and the client's margin on top of it
+    from dispatch_verify.livekit import DIAL_MARGIN_S
+    from dispatch_verify.models import MAX_RINGING_TIMEOUT_S
+
+    longest_call_s = MAX_RINGING_TIMEOUT_S + DIAL_MARGIN_S + 1
+
+    # When the Lambda timeout of DialCalleeFunction and the task timeout of "Dial callee" are read
+    lambda_timeout = template["Resources"]["DialCalleeFunction"]["Properties"]["Timeout"]
+    task_timeout = lambda_tasks["Dial callee"]["TimeoutSeconds"]
+
+    # Then LiveKit answers (or the client gives up) before the Lambda is cut off, and that before the task
+    assert longest_call_s < lambda_timeout < task_timeout

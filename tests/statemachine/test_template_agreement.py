@@ -21,6 +21,7 @@ EXPECTED_FUNCTIONS = {
     "RedispatchAgentFunction": "redispatch_agent",
     "EscalateFunction": "escalate",
     "RecordOutcomeFunction": "record_outcome",
+    "DialCalleeFunction": "dial_callee",
 }
 
 
@@ -164,6 +165,7 @@ def test_only_the_functions_that_talk_to_livekit_may_read_its_secret(template: d
         "DispatchAgentFunction",
         "CheckParticipantsFunction",
         "RedispatchAgentFunction",
+        "DialCalleeFunction",
     }
 
 

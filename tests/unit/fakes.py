@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Callable
 
 from dispatch_verify.errors import DispatchVerifyError, LiveKitPermanentError
-from dispatch_verify.livekit import Dispatch, Job, Participant
+from dispatch_verify.livekit import Dispatch, Job, Participant, SipCall, SipParticipant
 from dispatch_verify.models import EscalationBundle
 
 
@@ -35,6 +35,7 @@ class FakeLiveKit:
         self.dispatches: dict[str, Dispatch] = {}  # live ones; deleted ones are forgotten, as LiveKit does
         self.calls: list[str] = []
         self.max_live = 0
+        self.sip_calls: list[SipCall] = []  # every call placed
         self._faults: dict[str, list[DispatchVerifyError]] = {}
 
     # -- the port ------------------------------------------------------------------------------
@@ -67,6 +68,12 @@ class FakeLiveKit:
     def delete_dispatch(self, room: str, dispatch_id: str) -> bool:
         self._enter("delete_dispatch")
         return self.dispatches.pop(dispatch_id, None) is not None
+
+    def create_sip_participant(self, call: SipCall) -> SipParticipant:
+        self._enter("create_sip_participant")
+        self.sip_calls.append(call)
+        self.add_participant(call.room, call.participant_identity, kind="SIP")
+        return SipParticipant(call.participant_identity, f"PA_sip{len(self.sip_calls)}", "SCL_fake")
 
     # -- arranging a scenario ------------------------------------------------------------------
     def fail_next(self, method: str, error: DispatchVerifyError) -> None:

@@ -11,6 +11,7 @@ import pytest
 from dispatch_verify import livekit as livekit_module
 from dispatch_verify.handlers import (
     check_participants,
+    dial_callee,
     dispatch_agent,
     ensure_room,
     escalate,
@@ -30,6 +31,7 @@ HANDLERS = {
     "ensure_room": ensure_room.lambda_handler,
     "dispatch_agent": dispatch_agent.lambda_handler,
     "check_participants": check_participants.lambda_handler,
+    "dial_callee": dial_callee.lambda_handler,
     "redispatch_agent": redispatch_agent.lambda_handler,
     "escalate": escalate.lambda_handler,
     "record_outcome": record_outcome.lambda_handler,

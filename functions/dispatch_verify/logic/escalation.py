@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dispatch_verify import clock
 from dispatch_verify.errors import Cause, detail_from_step_functions_error
+from dispatch_verify.logic.dial import sip_detail
 from dispatch_verify.models import EscalationBundle, WorkflowState
 from dispatch_verify.notify import EscalationChannel
 
@@ -37,6 +38,7 @@ def escalation_bundle(state: WorkflowState) -> EscalationBundle:
         last_error=state.last_error,
         started_at=state.started_at,
         escalated_at=clock.iso_utc(clock.now()),
+        sip=sip_detail(state),
     )
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dispatch_verify import clock
+from dispatch_verify.logic.dial import sip_detail
 from dispatch_verify.logic.escalation import escalation_bundle
-from dispatch_verify.models import Attempt, Outcome, WorkflowState
+from dispatch_verify.models import Attempt, Outcome, OutcomeStatus, WorkflowState
 from dispatch_verify.observability import logger
 
 
@@ -23,8 +24,12 @@ def record_outcome(state: WorkflowState) -> WorkflowState:
         escalation = escalation_bundle(state)
     first = state.attempts[0] if state.attempts else None
     joined_at = check.agent_joined_at_epoch if verified and check else None
+    if not verified:
+        status: OutcomeStatus = "escalated"
+    else:
+        status = "verified" if state.dialled is None else "verified_and_dialled"
     outcome = Outcome(
-        status="verified" if verified else "escalated",
+        status=status,
         request_id=state.request.request_id or "",
         room=state.request.room,
         agent_name=state.request.agent_name,
@@ -39,6 +44,7 @@ def record_outcome(state: WorkflowState) -> WorkflowState:
         first_dispatch_at=first.created_at if first else None,
         agent_joined_at=check.agent_joined_at if verified and check else None,
         finished_at=clock.iso_utc(clock.now()),
+        sip=sip_detail(state),
     )
     state.outcome = outcome
     state.summary = outcome.model_dump_json() if escalation is None else escalation.model_dump_json()
