@@ -241,9 +241,21 @@ class LocalEngine:
         for machine_arn in self.stack.state_machines.values() if self.stack else []:
             running = self.sfn.list_executions(stateMachineArn=machine_arn, statusFilter="RUNNING")
             for execution in running["executions"]:
-                self.sfn.stop_execution(executionArn=execution["executionArn"], cause="local engine closed")
+                self._stop_execution(execution["executionArn"])
         with self._in_flight:
             self._in_flight.wait_for(lambda: self._calls == 0, timeout=_DRAIN_S)
+
+    def _stop_execution(self, execution_arn: str) -> None:
+        for _ in range(100):
+            try:
+                self.sfn.stop_execution(executionArn=execution_arn, cause="local engine closed")
+                return
+            except AttributeError:  # moto: the execution's worker has not set up its environment yet
+                time.sleep(_POLL_S)
+
+    def function(self, logical_id: str) -> LambdaTarget:
+        """A function of the template as the engine runs it: handler string, resolved environment."""
+        return self._targets[logical_id]
 
     # -- executions ---------------------------------------------------------------------------
     def start(self, input: dict[str, Any], name: str | None = None) -> str:

@@ -194,6 +194,16 @@ class Stack:
             raise KeyError(f"!GetAtt {logical_id}.{attribute}: not known to the local engine") from None
 
 
+def create_table(template: Template, session: Any, logical_id: str) -> str:
+    """Create one of the template's DynamoDB tables from its own definition; return its name."""
+    resource = template.resources[logical_id]
+    stack = Stack(region=session.region_name, parameters=parameter_defaults(template))
+    name = stack.resolve((resource.get("Properties") or {}).get("TableName")) or logical_id
+    stack.tables[logical_id] = name
+    _create_table(session.client("dynamodb"), stack, logical_id, resource)
+    return str(name)
+
+
 def parameter_defaults(template: Template) -> dict[str, str]:
     params = template.body.get("Parameters") or {}
     return {name: str(spec["Default"]) for name, spec in params.items() if "Default" in spec}

@@ -1,4 +1,4 @@
-"""The one place that reads configuration: LiveKit credentials and the escalation targets.
+"""The one place that reads configuration: LiveKit credentials, the escalation targets, the ledger.
 
 Credentials come from a Secrets Manager secret (JSON ``{"url", "api_key", "api_secret"}``) when
 ``LIVEKIT_SECRET_ARN`` is set, cached by Powertools Parameters for ``SECRET_MAX_AGE_S``; otherwise
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from dispatch_verify.errors import ConfigurationError
 
 SECRET_MAX_AGE_S = 300
+LEDGER_TTL_DAYS = 30
 _SECRET_KEYS = ("url", "api_key", "api_secret")
 
 
@@ -52,6 +53,28 @@ def escalation_targets() -> EscalationTargets:
     if missing:
         raise ConfigurationError.of("internal", f"missing environment variable(s): {', '.join(missing)}")
     return EscalationTargets(topic_arn=topic_arn, event_bus_name=bus_name)
+
+
+def ledger_table_name() -> str | None:
+    """The request ledger's DynamoDB table, or None where no ledger is deployed (unit tests)."""
+    return os.environ.get("LEDGER_TABLE_NAME", "").strip() or None
+
+
+def ledger_ttl_days() -> int:
+    """How long a ledger item lives after its request was accepted (DynamoDB TTL)."""
+    text = os.environ.get("LEDGER_TTL_DAYS", "").strip()
+    try:
+        return max(1, int(text)) if text else LEDGER_TTL_DAYS
+    except ValueError:
+        raise ConfigurationError.of("internal", "LEDGER_TTL_DAYS must be a whole number of days") from None
+
+
+def state_machine_arn() -> str:
+    """The workflow the API starts (the API function only)."""
+    arn = os.environ.get("STATE_MACHINE_ARN", "").strip()
+    if not arn:
+        raise ConfigurationError.of("internal", "missing environment variable(s): STATE_MACHINE_ARN")
+    return arn
 
 
 def clear_cache() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dispatch_verify import config, livekit
+from dispatch_verify import config, ledger, livekit
 from dispatch_verify.logic.check import check_participants
 from dispatch_verify.models import StepEvent, WorkflowState
 from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer
@@ -29,4 +29,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "participants": len(state.check.participants),
         },
     )
+    ledger.record_progress(state)
     return state.model_dump(mode="json")

@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from dispatch_verify import ledger
 from dispatch_verify.logic.outcome import record_outcome
 from dispatch_verify.logic.request import recover_state
 from dispatch_verify.models import StepEvent
@@ -29,5 +30,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     state = record_outcome(state)
     assert state.outcome is not None
     emit_outcome_metrics(state.outcome)
+    ledger.record_outcome(state)
     logger.info("outcome recorded", extra={"outcome": state.outcome.model_dump(mode="json")})
     return state.model_dump(mode="json")

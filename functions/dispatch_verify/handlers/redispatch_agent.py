@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dispatch_verify import config, livekit
+from dispatch_verify import config, ledger, livekit
 from dispatch_verify.logic.dispatch import redispatch_agent
 from dispatch_verify.models import StepEvent, WorkflowState
 from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer
@@ -22,4 +22,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     log_context(state)
     assert state.check is not None
     logger.info("re-dispatch done", extra={"next": state.check.next, "cause": state.check.cause})
+    ledger.record_progress(state)
     return state.model_dump(mode="json")

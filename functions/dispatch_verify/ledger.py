@@ -1,0 +1,273 @@
+"""The request ledger: one DynamoDB item per request id, what ``GET /dispatches/{id}`` reads.
+
+The API writes the item when it accepts a request (a conditional put, so a repeated idempotency key
+finds the first request); the workflow's steps update it at each dispatch, check and re-dispatch,
+and at the end. Items expire through DynamoDB TTL (``expires_at``).
+
+The ledger is a read model; the execution is the record. A step never fails because the ledger
+could not be written: the outcome is already in the execution's output (or its Fail cause) and in
+the escalation, and the API repairs an item that still says ``running`` from DescribeExecution.
+Steps skip the ledger entirely when ``LEDGER_TABLE_NAME`` is not set.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any, Literal
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from dispatch_verify import clock, config
+from dispatch_verify.errors import Cause
+from dispatch_verify.models import JobSeen, Outcome, ParticipantSeen, WorkflowState
+from dispatch_verify.observability import logger
+
+Status = Literal["running", "verified", "escalated"]
+_SERIALIZER, _DESERIALIZER = TypeSerializer(), TypeDeserializer()
+
+
+class AttemptRecord(BaseModel):
+    """One dispatch of the request, as the ledger shows it: its id, LiveKit's UTC creation time, and
+    what the checks saw of its jobs."""
+
+    model_config = ConfigDict(extra="ignore")
+    dispatch_id: str
+    created_at: str
+    deleted: bool = False
+    checks: int = 0
+    job_states: list[JobSeen] = Field(default_factory=list)
+
+
+class LedgerItem(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    request_id: str
+    status: Status = "running"
+    room: str = ""
+    agent_name: str = ""
+    kind: str = "request"
+    body_sha256: str | None = None  # the canonical body the API accepted (409 on a different one)
+    execution_arn: str | None = None
+    accepted_at: str | None = None
+    updated_at: str | None = None
+    attempts: list[AttemptRecord] = Field(default_factory=list)
+    participants: list[ParticipantSeen] = Field(default_factory=list)  # at the last check
+    agent_identity: str | None = None
+    dispatch_id: str | None = None
+    join_latency_s: float | None = None
+    cause: Cause | None = None
+    finished_at: str | None = None
+    expires_at: int | None = None
+
+
+class LedgerConflict(Exception):
+    """The conditional put found an item: the request id is already taken."""
+
+    def __init__(self, existing: LedgerItem) -> None:
+        super().__init__(existing.request_id)
+        self.existing = existing
+
+
+class Ledger:
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self._client = client or boto3.client("dynamodb")
+
+    @classmethod
+    def from_config(cls) -> Ledger | None:
+        name = config.ledger_table_name()
+        return cls(name) if name else None
+
+    # -- the API ------------------------------------------------------------------------------
+    def accept(self, item: LedgerItem) -> LedgerItem:
+        """Put a new item; raise ``LedgerConflict`` with the stored one if the id is taken."""
+        now = clock.now()
+        item = item.model_copy(
+            update={
+                "accepted_at": clock.iso_utc(now),
+                "updated_at": clock.iso_utc(now),
+                "expires_at": _expiry(now),
+            }
+        )
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=_to_dynamo(item.model_dump(mode="json", exclude_none=True)),
+                ConditionExpression="attribute_not_exists(request_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            stored = exc.response.get("Item") or {}
+            existing = (
+                LedgerItem.model_validate(_from_dynamo(stored)) if stored else self.get(item.request_id)
+            )
+            raise LedgerConflict(existing or item) from exc
+        return item
+
+    def started(self, request_id: str, execution_arn: str) -> None:
+        self._update(request_id, {"execution_arn": execution_arn})
+
+    def forget(self, request_id: str) -> None:
+        """Drop an accepted item whose execution could not be started (so a retry starts afresh)."""
+        self._client.delete_item(
+            TableName=self.table_name,
+            Key={"request_id": {"S": request_id}},
+            ConditionExpression="attribute_not_exists(execution_arn)",
+        )
+
+    def get(self, request_id: str) -> LedgerItem | None:
+        found = self._client.get_item(
+            TableName=self.table_name, Key={"request_id": {"S": request_id}}, ConsistentRead=True
+        )
+        return LedgerItem.model_validate(_from_dynamo(found["Item"])) if "Item" in found else None
+
+    # -- the workflow -------------------------------------------------------------------------
+    def progress(self, state: WorkflowState) -> None:
+        """The attempts and the last participants seen, while the request is still running."""
+        values: dict[str, Any] = {
+            "attempts": [_attempt(a) for a in state.attempts],
+            "participants": [
+                p.model_dump(mode="json") for p in (state.check.participants if state.check else [])
+            ],
+        }
+        self._upsert(state, values)
+
+    def finish(self, state: WorkflowState, outcome: Outcome) -> None:
+        self._upsert(state, _final(outcome, [_attempt(a) for a in state.attempts]), final=True)
+
+    def finish_from_execution(self, request_id: str, outcome: dict[str, Any]) -> None:
+        """The API's repair of an item whose final write was lost (``outcome``: see ``_final``)."""
+        self._update(request_id, outcome, only_while_running=True)
+
+    def _upsert(self, state: WorkflowState, values: dict[str, Any], *, final: bool = False) -> None:
+        """Update the item, creating it for an execution started without the API (a schedule, the CLI)."""
+        now = clock.now()
+        request = state.request
+        created = {
+            "room": request.room,
+            "agent_name": request.agent_name,
+            "kind": request.kind,
+            "accepted_at": state.started_at,
+            "expires_at": _expiry(now),
+        }
+        self._update(state.request_id, values, if_absent=created, only_while_running=True, final=final)
+
+    def _update(
+        self,
+        request_id: str,
+        values: dict[str, Any],
+        *,
+        if_absent: dict[str, Any] | None = None,
+        only_while_running: bool = False,
+        final: bool = False,
+    ) -> None:
+        values = {**values, "updated_at": clock.iso_utc(clock.now())}
+        if not final and "status" not in values and only_while_running:
+            if_absent = {**(if_absent or {}), "status": "running"}
+        names: dict[str, str] = {}
+        data: dict[str, Any] = {}
+        sets = []
+        for i, (key, value) in enumerate(values.items()):
+            names[f"#s{i}"], data[f":s{i}"] = key, value
+            sets.append(f"#s{i} = :s{i}")
+        for i, (key, value) in enumerate((if_absent or {}).items()):
+            names[f"#c{i}"], data[f":c{i}"] = key, value
+            sets.append(f"#c{i} = if_not_exists(#c{i}, :c{i})")
+        kwargs: dict[str, Any] = {}
+        if only_while_running:
+            # A late or repeated step must not turn a finished request back into a running one.
+            names["#status"], data[":running"] = "status", "running"
+            kwargs["ConditionExpression"] = "attribute_not_exists(#status) OR #status = :running"
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={"request_id": {"S": request_id}},
+                UpdateExpression="SET " + ", ".join(sets),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_to_dynamo(data),
+                **kwargs,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            logger.info("ledger item already final; not updated", extra={"ledger_request_id": request_id})
+
+
+# -- the steps' entry points: never raise ------------------------------------------------------
+
+
+def record_progress(state: WorkflowState) -> None:
+    _best_effort("progress", state, lambda ledger: ledger.progress(state))
+
+
+def record_outcome(state: WorkflowState) -> None:
+    outcome = state.outcome
+    if outcome is not None:
+        _best_effort("outcome", state, lambda ledger: ledger.finish(state, outcome))
+
+
+def _best_effort(what: str, state: WorkflowState, write: Any) -> None:
+    ledger = Ledger.from_config()
+    if ledger is None or not state.request.request_id:
+        return
+    try:
+        write(ledger)
+    except (ClientError, BotoCoreError) as exc:
+        # The execution keeps the outcome and the API repairs the item on read: log, do not fail.
+        logger.error("ledger write failed", extra={"ledger_write": what, "error": str(exc)})
+
+
+def outcome_values(outcome: Outcome) -> dict[str, Any]:
+    return _final(outcome, None)
+
+
+def ledger_status(outcome: Outcome) -> Status:
+    """Verified (whatever followed the verification, e.g. a dial) or escalated."""
+    return "escalated" if outcome.status == "escalated" else "verified"
+
+
+def _final(outcome: Outcome, attempts: list[dict[str, Any]] | None) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "status": ledger_status(outcome),
+        "cause": outcome.cause,
+        "agent_identity": outcome.agent_identity,
+        "dispatch_id": outcome.dispatch_id,
+        "join_latency_s": outcome.join_latency_s,
+        "finished_at": outcome.finished_at,
+    }
+    if attempts is not None:
+        values["attempts"] = attempts
+    return values
+
+
+def _attempt(attempt: Any) -> dict[str, Any]:
+    return AttemptRecord.model_validate(attempt.model_dump(mode="json")).model_dump(mode="json")
+
+
+def _expiry(now: float) -> int:
+    return int(now) + config.ledger_ttl_days() * 86_400
+
+
+def _to_dynamo(document: dict[str, Any]) -> dict[str, Any]:
+    # DynamoDB numbers are Decimals; a JSON round trip turns every float into one.
+    plain = json.loads(json.dumps(document), parse_float=Decimal)
+    return {key: _SERIALIZER.serialize(value) for key, value in plain.items()}
+
+
+def _from_dynamo(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _plain(_DESERIALIZER.deserialize(value)) for key, value in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

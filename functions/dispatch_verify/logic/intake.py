@@ -1,0 +1,130 @@
+"""Accept a dispatch request (idempotently) and report on one: the API's decisions, without HTTP.
+
+The request id is the execution name. With an idempotency key it is derived from the key, so a
+repeat finds the ledger item of the first request (and Step Functions itself refuses a second
+execution of that name); the item keeps a hash of the canonical body, and a repeat with another
+body is a conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from dispatch_verify.ledger import Ledger, LedgerConflict, LedgerItem, Status, ledger_status
+from dispatch_verify.models import DispatchRequest, EscalationBundle, Outcome
+from dispatch_verify.observability import logger
+
+
+class Executions(Protocol):
+    """The part of Step Functions the API uses."""
+
+    def start(self, name: str, payload: dict[str, Any]) -> str:
+        """Start an execution named ``name``; return its ARN (also when it already exists)."""
+        ...
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        """DescribeExecution's answer (``status``, ``output``, ``error``, ``cause``)."""
+        ...
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before with a different body."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    item: LedgerItem
+    repeated: bool  # True: an earlier request with this key and body; nothing new was started
+
+
+def request_id_for(idempotency_key: str | None) -> str:
+    if idempotency_key is None:
+        return f"req-{uuid.uuid4().hex}"
+    return f"req-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}"
+
+
+def body_hash(request: DispatchRequest, idempotency_key: str | None) -> str:
+    """SHA-256 of the canonical body: defaults filled in, keys sorted, so equal meaning, equal hash."""
+    canonical = {"request": request.model_dump(mode="json", exclude={"request_id"}), "key": idempotency_key}
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def accept_dispatch(
+    request: DispatchRequest, idempotency_key: str | None, ledger: Ledger, executions: Executions
+) -> Accepted:
+    request_id = request_id_for(idempotency_key)
+    request = request.model_copy(update={"request_id": request_id})
+    digest = body_hash(request, idempotency_key)
+    item = LedgerItem(
+        request_id=request_id,
+        room=request.room,
+        agent_name=request.agent_name,
+        kind=request.kind,
+        body_sha256=digest,
+    )
+    try:
+        item = ledger.accept(item)
+        repeated = False
+    except LedgerConflict as conflict:
+        if conflict.existing.body_sha256 != digest:
+            raise IdempotencyConflict(request_id) from conflict
+        item, repeated = conflict.existing, True
+        if item.execution_arn:
+            return Accepted(item=item, repeated=True)
+        # The first request was accepted but its start was lost: start it now (same name, same input).
+    try:
+        arn = executions.start(request_id, request.model_dump(mode="json"))
+    except Exception:
+        if not repeated:
+            ledger.forget(request_id)
+        raise
+    ledger.started(request_id, arn)
+    return Accepted(item=item.model_copy(update={"execution_arn": arn}), repeated=repeated)
+
+
+def dispatch_status(request_id: str, ledger: Ledger, executions: Executions) -> LedgerItem | None:
+    """The ledger item; one still ``running`` is checked against its execution and repaired."""
+    item = ledger.get(request_id)
+    if item is None or item.status != "running" or not item.execution_arn:
+        return item
+    described = executions.describe(item.execution_arn)
+    if described.get("status") == "RUNNING":
+        return item
+    values = outcome_of_execution(described)
+    logger.warning(
+        "ledger repaired from the execution",
+        extra={"ledger_request_id": request_id, "status": values["status"]},
+    )
+    ledger.finish_from_execution(request_id, values)
+    return item.model_copy(update=values)
+
+
+def outcome_of_execution(described: dict[str, Any]) -> dict[str, Any]:
+    """Status, cause and join latency of a finished execution (output: Outcome; Fail cause: bundle)."""
+    status: Status = "escalated"
+    values: dict[str, Any] = {"cause": "internal"}
+    if described.get("status") == "SUCCEEDED":
+        try:
+            outcome = Outcome.model_validate_json(described.get("output") or "")
+            status = ledger_status(outcome)
+            values = {
+                "cause": outcome.cause,
+                "agent_identity": outcome.agent_identity,
+                "dispatch_id": outcome.dispatch_id,
+                "join_latency_s": outcome.join_latency_s,
+                "finished_at": outcome.finished_at,
+            }
+        except ValueError:
+            pass
+    elif described.get("error") == "AgentNotVerified":
+        try:
+            bundle = EscalationBundle.model_validate_json(described.get("cause") or "")
+            values = {"cause": bundle.cause, "finished_at": bundle.escalated_at}
+        except ValueError:
+            pass
+    return {**values, "status": status}

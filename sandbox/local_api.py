@@ -1,0 +1,267 @@
+"""``dispatch-verify api``: the template's API served on 127.0.0.1, without Docker.
+
+Like ``sam local start-api``, each HTTP request becomes an API Gateway REST proxy event
+(``resource``, ``pathParameters``, ``multiValueHeaders``, ``requestContext``, ``isBase64Encoded``...)
+for the real handler of the function whose ``Api`` event matches the route, and the handler's proxy
+response becomes the HTTP response. The handler reaches the local engine's moto (Step Functions
+runs the real ASL, DynamoDB holds the ledger). Calls are serialised, as in one Lambda instance:
+Powertools' resolver keeps the current event on itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from sandbox.moto_bridge import LambdaContext, LambdaTarget
+from sandbox.runner import LocalEngine
+from sandbox.template import ACCOUNT_ID
+
+STAGE = "local"
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    resource: str  # "/dispatches/{request_id}"
+    function: str  # logical id
+    pattern: re.Pattern[str]
+
+    @classmethod
+    def of(cls, method: str, resource: str, function: str) -> Route:
+        regex = re.sub(r"\\\{([A-Za-z0-9_]+)\\\}", r"(?P<\1>[^/]+)", re.escape(resource))
+        return cls(method.upper(), resource, function, re.compile(f"^{regex}$"))
+
+
+def routes_of(engine: LocalEngine) -> list[Route]:
+    """Every ``Type: Api`` event of the template's functions."""
+    found = []
+    for logical_id, resource in engine.template.of_type("AWS::Serverless::Function").items():
+        for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
+            if event.get("Type") == "Api":
+                props = event.get("Properties") or {}
+                found.append(Route.of(str(props["Method"]), str(props["Path"]), logical_id))
+    return found
+
+
+def proxy_event(
+    route: Route,
+    method: str,
+    raw_path: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    *,
+    source_ip: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """The REST API (v1) proxy event API Gateway sends for this request."""
+    split = urlsplit(raw_path)
+    match = route.pattern.match(split.path)
+    assert match is not None
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in headers:
+        multi_headers.setdefault(name, []).append(value)
+    # API Gateway adds these; the handler builds status URLs from them.
+    port = host_port(headers)
+    multi_headers.setdefault("X-Forwarded-Proto", ["http"])
+    multi_headers.setdefault("X-Forwarded-Port", [port])
+    multi_headers.setdefault("X-Forwarded-For", [source_ip])
+    query = parse_qs(split.query, keep_blank_values=True)
+    try:
+        text, encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode(), True
+    now = time.time()
+    host = next((value for name, value in headers if name.lower() == "host"), "127.0.0.1")
+    return {
+        "resource": route.resource,
+        "path": split.path,
+        "httpMethod": method,
+        "headers": {name: values[-1] for name, values in multi_headers.items()} or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": {key: values[-1] for key, values in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": {key: unquote(value) for key, value in match.groupdict().items()} or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": "local",
+            "resourcePath": route.resource,
+            "httpMethod": method,
+            "extendedRequestId": uuid.uuid4().hex[:16],
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "path": f"/{STAGE}{split.path}",
+            "accountId": ACCOUNT_ID,
+            "protocol": "HTTP/1.1",
+            "stage": STAGE,
+            "domainPrefix": host.split(":")[0],
+            "requestTimeEpoch": int(now * 1000),
+            "requestId": str(uuid.uuid4()),
+            "identity": {"sourceIp": source_ip, "userAgent": multi_headers.get("User-Agent", [None])[-1]},
+            "domainName": host,
+            "apiId": "local",
+        },
+        "body": text if body else None,
+        "isBase64Encoded": encoded,
+    }
+
+
+def host_port(headers: list[tuple[str, str]]) -> str:
+    host = next((value for name, value in headers if name.lower() == "host"), "")
+    return host.rpartition(":")[2] if ":" in host else "80"
+
+
+class LocalApi:
+    """Routes and the handlers behind them, called one at a time."""
+
+    def __init__(self, engine: LocalEngine) -> None:
+        self.engine = engine
+        self.routes = routes_of(engine)
+        self._handlers: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def route(self, method: str, path: str) -> Route | None:
+        for route in self.routes:
+            if route.method in (method, "ANY") and route.pattern.match(path):
+                return route
+        return None
+
+    def invoke(self, route: Route, event: dict[str, Any]) -> dict[str, Any]:
+        target = self.engine.function(route.function)
+        handler = self._handler(target)
+        context = LambdaContext(
+            function_name=target.name,
+            invoked_function_arn=target.arn,
+            memory_limit_in_mb=target.memory_mb,
+            timeout_s=target.timeout_s,
+        )
+        with self._lock:
+            os.environ.update(target.environment)
+            return handler(event, context)
+
+    def _handler(self, target: LambdaTarget) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+        if target.handler not in self._handlers:
+            module_name, _, attribute = target.handler.rpartition(".")
+            self._handlers[target.handler] = getattr(importlib.import_module(module_name), attribute)
+        return self._handlers[target.handler]
+
+
+class LocalApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self,
+        api: LocalApi,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.api = api
+        self.log = log
+        super().__init__((host, port), _RequestHandler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> str:
+        self._thread = threading.Thread(
+            target=self.serve_forever, args=(0.05,), name="local-api", daemon=True
+        )
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> LocalApiServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    server: LocalApiServer
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_REQUEST_BYTES:
+            self._send(413, {"Content-Type": ["application/json"]}, b'{"message":"Request Too Long"}')
+            self.close_connection = True
+            return
+        body = self.rfile.read(length) if length else b""
+        path = urlsplit(self.path).path
+        route = self.server.api.route(self.command, path)
+        if route is None:  # what API Gateway answers for a path or method it does not know
+            self._send(
+                403, {"Content-Type": ["application/json"]}, b'{"message":"Missing Authentication Token"}'
+            )
+            return
+        event = proxy_event(
+            route, self.command, self.path, list(self.headers.items()), body, source_ip=self.client_address[0]
+        )
+        try:
+            response = self.server.api.invoke(route, event)
+        except Exception as exc:  # an unhandled handler error is API Gateway's 502
+            self._send(
+                502,
+                {"Content-Type": ["application/json"]},
+                json.dumps({"message": "Internal server error", "error": type(exc).__name__}).encode(),
+            )
+            raise
+        headers: dict[str, list[str]] = {}
+        for name, value in (response.get("headers") or {}).items():
+            headers[name] = [str(value)]
+        for name, values in (response.get("multiValueHeaders") or {}).items():
+            headers[name] = [str(v) for v in values]
+        payload = response.get("body") or ""
+        data = base64.b64decode(payload) if response.get("isBase64Encoded") else str(payload).encode()
+        self._send(int(response.get("statusCode", 502)), headers, data)
+
+    def _send(self, status: int, headers: dict[str, list[str]], data: bytes) -> None:
+        self.send_response(status)
+        for name, values in headers.items():
+            if name.lower() not in ("content-length", "connection"):
+                for value in values:
+                    self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.log is not None:
+            self.server.log(f"{self.address_string()} {format % args}")

@@ -1,0 +1,140 @@
+"""The API through its real handler (API Gateway proxy events), on the local engine and the simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from sandbox.livekit_sim import LiveKitSimulator
+from sandbox.local_api import LocalApi
+from sandbox.runner import LocalEngine
+from tests.integration.api_helpers import Answer, a_dispatch, follow, via_handler
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def api(engine: LocalEngine) -> LocalApi:
+    return LocalApi(engine)
+
+
+def post(api: LocalApi, payload: Any) -> Answer:
+    return via_handler(api, "POST", "/dispatches", payload)
+
+
+def get(api: LocalApi, request_id: str) -> Answer:
+    return via_handler(api, "GET", f"/dispatches/{request_id}")
+
+
+def executions(engine: LocalEngine) -> list[dict[str, Any]]:
+    return list(engine.sfn.list_executions(stateMachineArn=engine.state_machine_arn)["executions"])
+
+
+def test_a_dispatch_is_accepted_and_followed_to_verified(
+    api: LocalApi, sim: LiveKitSimulator, engine: LocalEngine
+) -> None:
+    # Given a warm agent
+    sim.set_agent("fast-agent", "warm")
+
+    # When a dispatch is posted and followed
+    accepted = post(api, a_dispatch("api-room-1", "fast-agent"))
+    request_id = accepted.body["request_id"]
+    final = follow(lambda: get(api, request_id))
+
+    # Then it was accepted at once, with a status URL on the stage, and ends verified with the evidence
+    assert accepted.status == 202
+    assert accepted.body["status"] == "running"
+    assert accepted.body["status_url"] == (
+        f"https://abc123.execute-api.eu-west-1.amazonaws.com/v1/dispatches/{request_id}"
+    )
+    assert accepted.headers["Location"] == accepted.body["status_url"]
+    assert final.status == 200
+    view = final.body
+    assert (view["status"], view["room"], view["agent_name"]) == ("verified", "api-room-1", "fast-agent")
+    assert len(view["attempts"]) == 1
+    attempt = view["attempts"][0]
+    assert attempt["dispatch_id"].startswith("AD_") and attempt["created_at"].endswith("Z")
+    assert view["dispatch_id"] == attempt["dispatch_id"]
+    assert view["agent_identity"].startswith("agent-AJ_")
+    assert 0 < view["join_latency_s"] < 1
+    assert view["cause"] is None
+    assert [e["name"] for e in executions(engine)] == [request_id]
+
+
+def test_an_agent_that_never_joins_is_followed_to_escalated_with_its_cause(
+    api: LocalApi, sim: LiveKitSimulator
+) -> None:
+    # Given an agent that accepts dispatches and never joins
+    sim.set_agent("ghost-agent", "never")
+
+    # When a dispatch with two attempts is posted and followed
+    accepted = post(api, a_dispatch("api-room-ghost", "ghost-agent"))
+    final = follow(lambda: get(api, accepted.body["request_id"]))
+
+    # Then it ends escalated, naming the cause and both dispatches
+    assert final.body["status"] == "escalated"
+    assert final.body["cause"] in ("not_joined", "never_assigned")
+    assert len(final.body["attempts"]) == 2
+    assert final.body["join_latency_s"] is None
+
+
+def test_the_same_idempotency_key_and_body_return_the_same_request_and_start_nothing(
+    api: LocalApi, sim: LiveKitSimulator, engine: LocalEngine
+) -> None:
+    # Given an accepted dispatch with an idempotency key
+    sim.set_agent("fast-agent", "warm")
+    payload = a_dispatch("api-room-2", "fast-agent", idempotency_key="order-4711")
+    first = post(api, payload)
+    follow(lambda: get(api, first.body["request_id"]))
+
+    # When the same body is posted again (keys in another order)
+    again = post(api, dict(reversed(list(payload.items()))))
+
+    # Then the answer names the same request, now verified, and only one execution ever ran
+    assert again.status == 202
+    assert again.body["request_id"] == first.body["request_id"]
+    assert again.body["status"] == "verified"
+    assert len(executions(engine)) == 1
+
+
+def test_the_same_idempotency_key_with_another_body_is_a_conflict(
+    api: LocalApi, sim: LiveKitSimulator, engine: LocalEngine
+) -> None:
+    # Given an accepted dispatch with an idempotency key
+    sim.set_agent("fast-agent", "warm")
+    post(api, a_dispatch("api-room-3", "fast-agent", idempotency_key="order-4712"))
+
+    # When the key comes again with another room
+    conflict = post(api, a_dispatch("another-room", "fast-agent", idempotency_key="order-4712"))
+
+    # Then it is refused with 409 and nothing else is started
+    assert conflict.status == 409
+    assert "idempotency_key" in conflict.body["message"]
+    assert len(executions(engine)) == 1
+
+
+def test_a_lost_final_ledger_write_is_repaired_from_the_execution(
+    api: LocalApi, sim: LiveKitSimulator, engine: LocalEngine
+) -> None:
+    # Given a verified request whose ledger item still says running (its last write was lost)
+    sim.set_agent("fast-agent", "warm")
+    request_id = post(api, a_dispatch("api-room-5", "fast-agent")).body["request_id"]
+    follow(lambda: get(api, request_id))
+    table = engine.function("DispatchApiFunction").environment["LEDGER_TABLE_NAME"]
+    boto3.client("dynamodb", region_name=engine.region).update_item(
+        TableName=table,
+        Key={"request_id": {"S": request_id}},
+        UpdateExpression="SET #s = :r",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":r": {"S": "running"}},
+    )
+
+    # When it is looked up
+    answer = get(api, request_id)
+
+    # Then the answer (and the ledger) come from the execution: verified
+    assert answer.body["status"] == "verified"
+    assert get(api, request_id).body["status"] == "verified"

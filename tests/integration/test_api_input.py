@@ -1,0 +1,99 @@
+"""Bad input through the API's real handler: always a 4xx naming the field, and nothing started."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.clock import VirtualClock
+from sandbox.livekit_sim import LiveKitSimulator
+from sandbox.local_api import LocalApi
+from sandbox.runner import LocalEngine
+from tests.integration.api_helpers import a_dispatch
+from tests.integration.test_api import executions, get, post
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def quiet_engine() -> Iterator[LocalEngine]:
+    """One engine for the requests that must start nothing (so none of them pays for a fresh one)."""
+    clock = VirtualClock()
+    with LiveKitSimulator(clock) as sim:
+        credentials = {"url": sim.url, "api_key": sim.api_key, "api_secret": sim.api_secret}
+        with LocalEngine(clock, credentials, template_path=str(ROOT / "template.yaml")) as local:
+            yield local
+
+
+@pytest.fixture
+def quiet_api(quiet_engine: LocalEngine) -> LocalApi:
+    return LocalApi(quiet_engine)
+
+
+OK = {"room": "r", "agent_name": "a"}
+BAD_BODIES = [
+    pytest.param('{"room": "r", "agent_name": ', 400, "body", id="malformed JSON"),
+    pytest.param({**OK, "colour": "red"}, 422, "colour", id="unknown field"),
+    pytest.param({**OK, "room": ""}, 422, "room", id="empty room"),
+    pytest.param({**OK, "agent_name": "a" * 257}, 422, "agent_name", id="over-long agent name"),
+    pytest.param({**OK, "room": "r\x07"}, 422, "room", id="control character"),
+    pytest.param({**OK, "room": " r"}, 422, "room", id="surrounding space"),
+    pytest.param({**OK, "metadata": {"b": "x" * 65_600}}, 422, "metadata", id="metadata over 64 KiB"),
+    pytest.param({**OK, "room": 7}, 422, "room", id="wrong type"),
+    pytest.param({**OK, "options": {"max_attempts": 0}}, 422, "options.max_attempts", id="option range"),
+    pytest.param({**OK, "options": {"join_timeout_s": "x"}}, 422, "options.join_timeout_s", id="type"),
+    pytest.param({**OK, "idempotency_key": ""}, 422, "idempotency_key", id="empty key"),
+    pytest.param({"agent_name": "a"}, 422, "room", id="missing room"),
+    pytest.param([1, 2], 422, "body", id="not an object"),
+    pytest.param("[" * 5000 + "]" * 5000, 400, "body", id="nested too deeply"),
+]
+
+
+@pytest.mark.parametrize(("payload", "status", "field"), BAD_BODIES)
+def test_bad_input_is_a_client_error_naming_the_field(
+    quiet_api: LocalApi, quiet_engine: LocalEngine, payload: Any, status: int, field: str
+) -> None:
+    # Given a bad body
+    # When it is posted
+    answer = post(quiet_api, payload)
+
+    # Then it is refused with a 4xx naming the field, and nothing started
+    assert answer.status == status, answer.body
+    fields = [problem["field"] for problem in answer.body["errors"]]
+    assert field in fields or (field == "body" and not fields), answer.body
+    assert executions(quiet_engine) == []
+
+
+def test_a_malformed_request_id_is_refused_naming_it(quiet_api: LocalApi) -> None:
+    # Given an id with characters no request id has
+    # When it is looked up
+    answer = get(quiet_api, "req~1")
+
+    # Then it is 422 naming request_id
+    assert answer.status == 422
+    assert [problem["field"] for problem in answer.body["errors"]] == ["request_id"]
+
+
+def test_an_unknown_request_id_is_not_found(quiet_api: LocalApi) -> None:
+    # Given no request
+    # When an id is looked up
+    answer = get(quiet_api, "req-0000")
+
+    # Then it is 404 with a message
+    assert answer.status == 404
+    assert "req-0000" in answer.body["message"]
+
+
+def test_a_body_over_the_limit_is_too_large(quiet_api: LocalApi, quiet_engine: LocalEngine) -> None:
+    # Given a body of 200 KiB (its metadata alone breaks a rule too)
+    payload = a_dispatch("api-room-4", "fast-agent", metadata={"blob": "x" * 200 * 1024})
+
+    # When it is posted
+    answer = post(quiet_api, payload)
+
+    # Then it is 413, and nothing started
+    assert answer.status == 413
+    assert executions(quiet_engine) == []
