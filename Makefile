@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint fmt clean
+.PHONY: demo test lint fmt clean openapi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: $(STAMP)
 	$(BIN)/mypy functions/
 	$(BIN)/statelint statemachine/dispatch_verify.asl.json
 	$(BIN)/cfn-lint template.yaml
+
+# docs/openapi.json is generated from the API's code (a test fails when it is stale).
+openapi: $(STAMP)
+	PYTHONPATH=functions $(BIN)/python -m dispatch_verify.api > docs/openapi.json
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

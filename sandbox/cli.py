@@ -220,6 +220,26 @@ def sip_answers_of(items: list[str]) -> dict[str, str]:
     return answers
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    from sandbox.local_api import serve
+
+    names = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
+    livekit = livekit_from_env() if any(os.environ.get(name) for name in names) else None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        serve(str(TEMPLATE), livekit, host=args.host, port=args.port, out=_say, stop=stop)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -277,6 +297,13 @@ def parser() -> argparse.ArgumentParser:
         help="an outbound trunk id CreateSIPParticipant accepts, besides ST_simtrunk (repeatable)",
     )
     sim.set_defaults(func=cmd_sim)
+
+    api = sub.add_parser(
+        "api", help="serve the dispatch API on 127.0.0.1 (local engine; simulator unless LIVEKIT_* is set)"
+    )
+    api.add_argument("--port", type=int, default=3000)
+    api.add_argument("--host", default="127.0.0.1")
+    api.set_defaults(func=cmd_api)
     return top
 
 

@@ -265,3 +265,50 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.log is not None:
             self.server.log(f"{self.address_string()} {format % args}")
+
+
+# The simulator's agents when `dispatch-verify api` runs without LIVEKIT_*.
+DEMO_AGENTS = {"fast-agent": "warm", "sleepy-agent": "wake:8", "ghost-agent": "never", "busy-agent": "reject"}
+
+
+def serve(
+    template_path: str,
+    livekit: dict[str, str] | None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    out: Callable[[str], None] = print,
+    stop: threading.Event | None = None,
+) -> None:
+    """Serve the API until ``stop`` is set: the local engine on real time, and the embedded simulator
+    (with ``DEMO_AGENTS``) unless ``livekit`` names a LiveKit server."""
+    from sandbox.clock import RealClock
+    from sandbox.livekit_sim import LiveKitSimulator
+
+    stop = stop or threading.Event()
+    clock = RealClock()
+    sim = None
+    if livekit is None:
+        sim = LiveKitSimulator(clock, agents=DEMO_AGENTS)
+        sim.start()
+        livekit = {"url": sim.url or "", "api_key": sim.api_key, "api_secret": sim.api_secret}
+        out(
+            f"LiveKit simulator at {sim.url}; agents: "
+            + ", ".join(f"{k} ({v})" for k, v in DEMO_AGENTS.items())
+        )
+    else:
+        out(f"LiveKit at {livekit['url']}")
+    try:
+        with (
+            LocalEngine(clock, livekit, template_path=template_path) as engine,
+            LocalApiServer(LocalApi(engine), host, port) as server,
+        ):
+            out(f"dispatch API listening on {server.url}")
+            out(f"  curl -s -X POST {server.url}/dispatches -H 'Content-Type: application/json' \\")
+            out('       -d \'{"room": "demo-room", "agent_name": "sleepy-agent"}\'')
+            out(f"  curl -s {server.url}/dispatches/<request_id>")
+            while not stop.wait(0.2):
+                pass
+    finally:
+        if sim is not None:
+            sim.stop()

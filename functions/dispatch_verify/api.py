@@ -163,7 +163,7 @@ def create_dispatch(body: DispatchCreate) -> Response[dict[str, Any]]:
     summary="Follow a dispatch: running, verified or escalated",
     responses={
         **_answer(HTTPStatus.OK, "The request as the ledger knows it", DispatchView),
-        **_INVALID,
+        **_answer(HTTPStatus.UNPROCESSABLE_ENTITY, "The request id is malformed"),
         **_answer(HTTPStatus.NOT_FOUND, "No request with this id (or it expired)"),
     },
 )
@@ -324,3 +324,7 @@ def openapi_json() -> str:
             "(`x-api-key`) with a usage plan when the stack's ApiAuth parameter is API_KEY."
         ),
     )
+
+
+if __name__ == "__main__":  # `make openapi`
+    print(openapi_json())

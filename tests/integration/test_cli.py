@@ -167,3 +167,54 @@ def test_sim_rejects_an_unknown_behaviour() -> None:
     assert done.returncode == 1
     assert "bot=sleepy" in done.stderr and "Traceback" not in done.stderr
     assert time.monotonic() - started < 30
+
+
+def test_run_with_a_call_dials_once_verified_and_exits_0_or_2_by_how_the_call_went(
+    live_sim: LiveKitSimulator,
+) -> None:
+    # Given a warm agent, a callee who answers and one whose line is busy
+    live_sim.set_sip_answer("+15550100486", "busy")
+    base = [
+        "run",
+        "--agent-name",
+        "fast-agent",
+        "--poll-interval",
+        "1",
+        "--sip-trunk",
+        "ST_simtrunk",
+        "--json",
+    ]
+
+    # When `run` dispatches the agent and dials each callee
+    answered = run_cli(*base, "--room", "cli-call", "--call-to", "+15550100200", env=env_for(live_sim))
+    busy = run_cli(*base, "--room", "cli-busy", "--call-to", "+15550100486", env=env_for(live_sim))
+
+    # Then the answered call exits 0 verified_and_dialled, the busy one 2 with dial_failed and the 486
+    assert answered.returncode == 0, answered.stderr
+    outcome = json.loads(answered.stdout.strip().splitlines()[-1])
+    assert outcome["status"] == "verified_and_dialled"
+    assert outcome["sip"]["participant_identity"] == "callee"
+    assert "callee dialled into the room" in answered.stderr
+    assert busy.returncode == 2, busy.stderr
+    failed = json.loads(busy.stdout.strip().splitlines()[-1])
+    assert failed["cause"] == "dial_failed"
+    assert failed["escalation"]["sip"]["sip_status_code"] == 486
+    assert "CALL NOT CONNECTED: busy" in busy.stderr
+    assert "+15550100486" not in busy.stdout + busy.stderr
+
+
+def test_run_with_a_number_but_no_trunk_is_a_usage_error(live_sim: LiveKitSimulator) -> None:
+    done = run_cli(
+        "run", "--room", "r", "--agent-name", "a", "--call-to", "+15550100200", env=env_for(live_sim)
+    )
+
+    assert done.returncode == 1
+    assert "--sip-trunk" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("item", ["+15550100200=voicemail", "+15550100200"])
+def test_sim_rejects_a_bad_sip_answer(item: str) -> None:
+    done = run_cli("sim", "--port", "0", "--sip", item)
+
+    assert done.returncode == 1
+    assert item in done.stderr and "Traceback" not in done.stderr
