@@ -69,7 +69,22 @@ def workflow_input(args: argparse.Namespace) -> dict[str, Any]:
         }.items()
         if value is not None
     }
-    return {"room": args.room, "agent_name": args.agent_name, "metadata": metadata, "options": options}
+    payload: dict[str, Any] = {
+        "room": args.room,
+        "agent_name": args.agent_name,
+        "metadata": metadata,
+        "options": options,
+    }
+    if args.call_to or args.sip_trunk:
+        if not (args.call_to and args.sip_trunk):
+            raise UsageError("--call-to and --sip-trunk go together: dial NUMBER over trunk ID once verified")
+        payload["sip"] = {
+            "trunk_id": args.sip_trunk,
+            "call_to": args.call_to,
+            "participant_identity": args.callee_identity,
+            **({"ringing_timeout_s": args.ringing_timeout} if args.ringing_timeout else {}),
+        }
+    return payload
 
 
 def livekit_from_env() -> dict[str, str]:
@@ -268,6 +283,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--poll-interval", type=_positive_int, help="seconds between checks (3)")
     run.add_argument("--max-attempts", type=_positive_int, help="dispatches before escalating (3)")
     run.add_argument("--request-id", help="execution name / request id (default: random)")
+    run.add_argument("--call-to", metavar="NUMBER", help="once verified, dial NUMBER into the room (SIP)")
+    run.add_argument("--sip-trunk", metavar="ID", help="outbound SIP trunk for --call-to")
+    run.add_argument("--callee-identity", default="callee", help="the callee's participant identity (callee)")
+    run.add_argument("--ringing-timeout", type=_positive_int, help="seconds the call rings (30, max 40)")
     run.add_argument("--json", action="store_true", help="print the outcome as one JSON line on stdout")
     run.set_defaults(func=cmd_run)
 
