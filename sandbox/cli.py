@@ -1,4 +1,4 @@
-"""The ``dispatch-verify`` command: demo, run, sim.
+"""The ``dispatch-verify`` command: demo, run, heartbeat, sim.
 
 Everything runs on this machine: the real state machine definition on moto's Step Functions
 interpreter, the real Lambda handlers, and either the embedded LiveKit simulator (demo) or the
@@ -24,6 +24,7 @@ from sandbox.clock import RealClock
 
 EXIT_VERIFIED, EXIT_USAGE, EXIT_ESCALATED = 0, 1, 2
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+HEARTBEAT_DEMO_AGENT = "heartbeat-demo-agent"
 
 
 class UsageError(Exception):
@@ -117,6 +118,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     budget = (options.get("join_timeout_s", 45) + 30) * options.get("max_attempts", 3) + 60
     name = args.request_id or f"run-{uuid.uuid4().hex[:12]}"
     outcome = execute(livekit, payload, name=name, timeout_s=budget)
+    if args.json:
+        print(json.dumps(outcome, separators=(",", ":")))
+    else:
+        print(json.dumps(outcome, indent=2))
+    return EXIT_VERIFIED if outcome["status"] != "escalated" else EXIT_ESCALATED
+
+
+def heartbeat_input(agent_name: str) -> dict[str, Any]:
+    """What the template's schedule sends: no room (Prepare request names it heartbeat-<execution>)."""
+    return {"kind": "heartbeat", "agent_name": agent_name, "metadata": {"type": "heartbeat"}}
+
+
+def cmd_heartbeat(args: argparse.Namespace) -> int:
+    name = f"local-{uuid.uuid4().hex[:12]}"
+    budget = (45 + 30) * 3 + 60  # the default options: three attempts of 45 s
+    if any(os.environ.get(env) for env in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")):
+        livekit = livekit_from_env()
+        if not args.agent_name:
+            raise UsageError("--agent-name is required against LIVEKIT_URL: name the deployed agent to check")
+        outcome = execute(livekit, heartbeat_input(args.agent_name), name=name, timeout_s=budget)
+    else:
+        from sandbox.livekit_sim import LiveKitSimulator
+
+        agent = args.agent_name or HEARTBEAT_DEMO_AGENT
+        with LiveKitSimulator(RealClock(), agents={agent: "warm"}) as sim:
+            print(
+                f"LIVEKIT_URL not set: embedded LiveKit simulator at {sim.url}, agent {agent!r} warm",
+                file=sys.stderr,
+                flush=True,
+            )
+            livekit = {"url": sim.url, "api_key": sim.api_key, "api_secret": sim.api_secret}
+            outcome = execute(livekit, heartbeat_input(agent), name=name, timeout_s=budget)
     if args.json:
         print(json.dumps(outcome, separators=(",", ":")))
     else:
@@ -289,6 +322,17 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--ringing-timeout", type=_positive_int, help="seconds the call rings (30, max 40)")
     run.add_argument("--json", action="store_true", help="print the outcome as one JSON line on stdout")
     run.set_defaults(func=cmd_run)
+
+    heartbeat = sub.add_parser(
+        "heartbeat",
+        help="one heartbeat: dispatch into a fresh room, verify, delete the room (LIVEKIT_URL or simulator)",
+    )
+    heartbeat.add_argument(
+        "--agent-name",
+        help=f"the agent to check (required with LIVEKIT_URL; simulator: {HEARTBEAT_DEMO_AGENT})",
+    )
+    heartbeat.add_argument("--json", action="store_true", help="print the outcome as one JSON line on stdout")
+    heartbeat.set_defaults(func=cmd_heartbeat)
 
     sim = sub.add_parser("sim", help="serve the LiveKit simulator on 127.0.0.1 until interrupted")
     sim.add_argument("--port", type=int, default=7880)

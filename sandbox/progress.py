@@ -70,6 +70,12 @@ def _describe_exit(name: str, state: dict[str, Any], elapsed: str) -> str | None
         dialled = state.get("dialled") or {}
         how = "answered" if dialled.get("answered") else "call placed, answer not awaited"
         return f"{elapsed} callee dialled into the room: {dialled.get('participant_identity')} ({how})"
+    if name == "Close heartbeat room":
+        room = request.get("room")
+        failed = state.get("room_cleanup_error")
+        if failed:
+            return f"{elapsed} heartbeat room {room!r} NOT closed: {failed.get('Error')} (the outcome stands)"
+        return f"{elapsed} heartbeat room {room!r} closed: its dispatches ended, the room deleted"
     if name == "Escalate":
         bundle = state.get("escalation") or {}
         return f"{elapsed} escalated: cause {bundle.get('cause')} (SNS + EventBridge AgentDispatchEscalated)"

@@ -107,6 +107,10 @@ class LiveKitPort(Protocol):
         """Delete a dispatch; False if LiveKit no longer knows it (which also counts as done)."""
         ...
 
+    def delete_room(self, room: str) -> bool:
+        """Delete a room, ending its dispatches and sessions; False if it was already gone."""
+        ...
+
     def create_sip_participant(self, call: SipCall) -> SipParticipant:
         """Dial the callee into the room; a call that does not connect raises ``DialFailedError``."""
         ...
@@ -247,6 +251,15 @@ class LiveKitClient:
     def delete_dispatch(self, room: str, dispatch_id: str) -> bool:
         try:
             self._call(lambda lk: lk.agent_dispatch.delete_dispatch(dispatch_id, room))
+        except LiveKitPermanentError as exc:
+            if exc.detail.code == "not_found":
+                return False
+            raise
+        return True
+
+    def delete_room(self, room: str) -> bool:
+        try:
+            self._call(lambda lk: lk.room.delete_room(api.DeleteRoomRequest(room=room)))
         except LiveKitPermanentError as exc:
             if exc.detail.code == "not_found":
                 return False

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dispatch_verify.errors import Cause, ErrorDetail
 
@@ -69,6 +69,14 @@ class DispatchRequest(_Strict):
     kind: Literal["request", "heartbeat"] = "request"
     options: Options = Field(default_factory=Options)
     sip: SipRequest | None = None  # dial the callee after verification (the telephony gate)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _room_unless_heartbeat(cls, data: Any) -> Any:
+        # A heartbeat may leave its room out: "Prepare request" names it heartbeat-<execution name>.
+        if isinstance(data, dict) and data.get("room") is None and data.get("kind") != "heartbeat":
+            raise ValueError('room is required (only a heartbeat, kind "heartbeat", may leave it out)')
+        return data
 
     @field_validator("room", "agent_name")
     @classmethod

@@ -33,7 +33,13 @@ def log_context(state: WorkflowState) -> None:
 
 
 def emit_outcome_metrics(outcome: Outcome) -> None:
+    """One data point per metric under the dimension set {AgentName, Kind, service}.
+
+    CloudWatch matches a query's dimensions exactly, so the alarms and the dashboard in template.yaml
+    ask for all three (Powertools adds ``service``); Kind is ``request`` or ``heartbeat``.
+    """
     metrics.add_dimension(name="AgentName", value=outcome.agent_name or "unknown")
+    metrics.add_dimension(name="Kind", value=outcome.kind)
     if outcome.join_latency_s is not None:
         metrics.add_metric(name="AgentJoinLatency", unit=MetricUnit.Seconds, value=outcome.join_latency_s)
     metrics.add_metric(name="DispatchAttempts", unit=MetricUnit.Count, value=outcome.attempts)

@@ -8,6 +8,7 @@ from typing import Any, get_args
 from dispatch_verify.models import DispatchRequest, Next, Options, Outcome, StepEvent
 
 from .conftest import LAMBDA_INVOKE, transitions
+from .test_template_agreement import EXPECTED_FUNCTIONS
 
 States = dict[str, dict[str, Any]]
 TERMINAL_TYPES = {"Succeed", "Fail"}
@@ -155,7 +156,7 @@ def test_lambda_tasks_hand_over_the_whole_state_and_take_back_the_new_one(
     # When each Lambda task is read
     # Then it sends the state (the raw request, for "Prepare request") and the execution name,
     # keeps only the handler's result, and has a timeout
-    assert len(lambda_tasks) == 8
+    assert len(lambda_tasks) == len(EXPECTED_FUNCTIONS)
     for name, task in lambda_tasks.items():
         state = "$.request" if name == "Prepare request" else "$"
         assert task["Resource"] == LAMBDA_INVOKE, name
@@ -193,6 +194,31 @@ def test_definition_uses_only_what_the_local_engine_interprets(
     paths = re.findall(r'"(\$[^"]*)"', asl_text)
     assert [path for path in paths if re.match(r"\$[A-Za-z_]", path)] == []
     assert [path for path in paths if "&&" in path or "||" in path] == []
+
+
+def test_after_record_outcome_only_a_heartbeat_closes_its_room_then_the_outcome_decides_the_end(
+    states: States,
+) -> None:
+    # Given the kinds of request and the states after "Record outcome" (also reached when it failed)
+    assert set(get_args(DispatchRequest.model_fields["kind"].annotation)) == {"request", "heartbeat"}
+    record = states["Record outcome"]
+    assert record["Next"] == "Heartbeat?"
+    assert [catcher["Next"] for catcher in record["Catch"]] == ["Heartbeat?"]
+
+    # When "Heartbeat?" routes on the request's kind
+    choice = states["Heartbeat?"]
+
+    # Then a missing kind (a raw input) is checked first, only a heartbeat closes its room, and every
+    # route then meets at "Outcome recorded?", which ends in "Verified?" or "Outcome not recorded"
+    assert choice["Choices"] == [
+        {"Variable": "$.request.kind", "IsPresent": False, "Next": "Outcome recorded?"},
+        {"Variable": "$.request.kind", "StringEquals": "heartbeat", "Next": "Close heartbeat room"},
+    ]
+    assert choice["Default"] == "Outcome recorded?"
+    assert set(transitions(states["Close heartbeat room"])) == {"Outcome recorded?"}
+    recorded = states["Outcome recorded?"]
+    assert recorded["Choices"] == [{"Variable": "$.outcome.status", "IsPresent": True, "Next": "Verified?"}]
+    assert recorded["Default"] == "Outcome not recorded"
 
 
 def test_the_callee_is_dialled_only_after_the_agent_is_verified_and_only_when_a_call_is_requested(

@@ -12,7 +12,7 @@ from dispatch_verify.models import WorkflowState
 from .conftest import LAMBDA_SERVICE_ERRORS
 
 Tasks = dict[str, dict[str, Any]]
-FINAL_STEPS = {"Escalate", "Record outcome"}
+FINAL_STEPS = {"Escalate", "Record outcome", "Close heartbeat room"}  # after the outcome is known
 PERMANENT_ERRORS = {"LiveKitPermanentError", "InvalidRequestError", "ConfigurationError"}
 
 
@@ -110,8 +110,13 @@ def test_every_step_failure_escalates_with_the_error_recorded(lambda_tasks: Task
 
 def test_caught_errors_land_where_the_state_document_expects_them(lambda_tasks: Tasks) -> None:
     # Given the state document's fields
-    # When the ResultPath of every catcher is read
-    paths = {catcher["ResultPath"] for task in lambda_tasks.values() for catcher in task["Catch"]}
+    # When the ResultPath of every catcher up to the recorded outcome is read
+    paths = {
+        catcher["ResultPath"]
+        for name, task in lambda_tasks.items()
+        if name != "Close heartbeat room"
+        for catcher in task["Catch"]
+    }
 
     # Then it is $.error, the field "Escalate" and "Record outcome" read the caught error from
     assert paths == {"$.error"}
@@ -140,12 +145,31 @@ def test_a_failed_record_ends_in_a_fail_state_of_its_own(
     # When its catchers are read
     (catcher,) = record["Catch"]
 
-    # Then any failure ends in a Fail state that says the outcome was not recorded
+    # Then any failure (after a heartbeat's room is closed, see test_definition) finds no outcome
+    # and ends in a Fail state that says the outcome was not recorded
     assert catcher["ErrorEquals"] == ["States.ALL"]
-    fail = states[catcher["Next"]]
+    assert catcher["ResultPath"] == "$.error"
+    fail = states[states["Outcome recorded?"]["Default"]]
     assert fail["Type"] == "Fail"
     assert fail["Error"] == "OutcomeNotRecorded"
     assert fail["Error"] != states["Agent not verified"]["Error"]
+
+
+def test_a_failed_heartbeat_room_clean_up_never_changes_the_outcome(lambda_tasks: Tasks) -> None:
+    # Given "Close heartbeat room", which runs after the outcome is recorded
+    close = lambda_tasks["Close heartbeat room"]
+
+    # When its retriers and catchers are read
+    rule = retrier(close, "LiveKitTransientError")
+    (catcher,) = close["Catch"]
+
+    # Then a short LiveKit outage is retried, permanent errors are not, and any failure is kept
+    # beside the state (not in $.error, not instead of it) on the way to the recorded outcome's end
+    assert rule["JitterStrategy"] == "FULL" and worst_case_backoff_s(rule) <= 60
+    assert error_names(close, "Retry") & (PERMANENT_ERRORS | {"States.ALL", "States.TaskFailed"}) == set()
+    assert catcher["ErrorEquals"] == ["States.ALL"]
+    assert catcher["ResultPath"] == "$.room_cleanup_error"
+    assert catcher["Next"] == close["Next"] == "Outcome recorded?"
 
 
 def test_a_call_that_did_not_connect_is_never_redialled_and_escalates_at_once(lambda_tasks: Tasks) -> None:

@@ -22,6 +22,7 @@ EXPECTED_FUNCTIONS = {
     "EscalateFunction": "escalate",
     "RecordOutcomeFunction": "record_outcome",
     "DialCalleeFunction": "dial_callee",
+    "CloseRoomFunction": "close_room",
 }
 
 # Functions no state invokes: the API behind API Gateway.
@@ -170,6 +171,7 @@ def test_only_the_functions_that_talk_to_livekit_may_read_its_secret(template: d
         "DispatchAgentFunction",
         "CheckParticipantsFunction",
         "RedispatchAgentFunction",
+        "CloseRoomFunction",
         "DialCalleeFunction",
     }
 
@@ -207,6 +209,10 @@ def test_the_stack_outputs_what_a_caller_and_an_operator_need(template: dict[str
             "Fn::Sub": "https://${DispatchApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/v1/dispatches"
         },
         "DispatchLedgerTableName": {"Ref": "DispatchLedgerTable"},
+        "DashboardUrl": {
+            "Fn::Sub": "https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home"
+            "?region=${AWS::Region}#dashboards:name=${DispatchVerifyDashboard}"
+        },
         "DispatchVerifyStateMachineArn": {"Ref": "DispatchVerifyStateMachine"},
         "EscalationTopicArn": {"Ref": "EscalationTopic"},
         "EscalationBusName": {"Ref": "EscalationBus"},

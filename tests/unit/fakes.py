@@ -69,6 +69,13 @@ class FakeLiveKit:
         self._enter("delete_dispatch")
         return self.dispatches.pop(dispatch_id, None) is not None
 
+    def delete_room(self, room: str) -> bool:
+        self._enter("delete_room")
+        for dispatch in self.live_in(room):  # the room's end ends its dispatches
+            del self.dispatches[dispatch.dispatch_id]
+        self.participants.pop(room, None)
+        return self.rooms.pop(room, False) is not False
+
     def create_sip_participant(self, call: SipCall) -> SipParticipant:
         self._enter("create_sip_participant")
         self.sip_calls.append(call)
@@ -98,6 +105,9 @@ class FakeLiveKit:
 
     def set_jobs(self, dispatch_id: str, *jobs: Job) -> None:
         self.dispatches[dispatch_id] = dataclasses.replace(self.dispatches[dispatch_id], jobs=jobs)
+
+    def live_in(self, room: str) -> list[Dispatch]:
+        return [d for d in self.dispatches.values() if d.room == room]
 
     def live(self, room: str, agent_name: str) -> list[Dispatch]:
         return [d for d in self.dispatches.values() if d.room == room and d.agent_name == agent_name]

@@ -101,12 +101,14 @@ def test_handler_emits_latency_attempt_and_result_metrics_per_agent(
         {"state": state.model_dump(mode="json"), "execution_name": "exec-0001"}, lambda_context
     )
 
-    # Then one EMF record carries the four metrics with the agent name as dimension
+    # Then one EMF record carries the four metrics with the agent name and the kind as dimensions
+    # (the exact set the alarms and the dashboard query)
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     (emf,) = records
     directive = emf["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "DispatchVerify"
-    assert ["AgentName", "service"] in directive["Dimensions"]
+    assert directive["Dimensions"] == [["AgentName", "Kind", "service"]]
+    assert (emf["AgentName"], emf["Kind"]) == ("inbound-agent", "request")
     assert {m["Name"]: m["Unit"] for m in directive["Metrics"]} == {
         "AgentJoinLatency": "Seconds",
         "DispatchAttempts": "Count",

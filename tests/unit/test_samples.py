@@ -11,6 +11,7 @@ import pytest
 from dispatch_verify import livekit as livekit_module
 from dispatch_verify.handlers import (
     check_participants,
+    close_room,
     dial_callee,
     dispatch_agent,
     ensure_room,
@@ -35,6 +36,7 @@ HANDLERS = {
     "redispatch_agent": redispatch_agent.lambda_handler,
     "escalate": escalate.lambda_handler,
     "record_outcome": record_outcome.lambda_handler,
+    "close_room": close_room.lambda_handler,
 }
 
 

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from dispatch_verify import clock
 from dispatch_verify.errors import ErrorDetail, InvalidRequestError
+from dispatch_verify.logic.heartbeat import heartbeat_room, with_heartbeat_defaults
 from dispatch_verify.models import (
     DispatchRequest,
     EscalationBundle,
@@ -24,7 +25,7 @@ def prepare_request(raw: Any, execution_name: str) -> WorkflowState:
     if not isinstance(raw, dict):
         raise InvalidRequestError.of("invalid_request", "invalid request: the input must be a JSON object")
     try:
-        request = DispatchRequest.model_validate(raw)
+        request = DispatchRequest.model_validate(with_heartbeat_defaults(raw, execution_name))
     except ValidationError as exc:
         raise InvalidRequestError.of("invalid_request", f"invalid request: {describe(exc)}") from exc
     if request.request_id is None:
@@ -55,12 +56,14 @@ def recover_state(raw: Any, execution_name: str) -> WorkflowState:
         pass
     nested = document.get("request")
     fields: dict[str, Any] = nested if isinstance(nested, dict) else document
+    heartbeat = fields.get("kind") == "heartbeat"
+    room = _text(fields.get("room"))
     request = DispatchRequest.model_construct(
-        room=_text(fields.get("room")),
+        room=heartbeat_room(execution_name) if heartbeat and fields.get("room") is None else room,
         agent_name=_text(fields.get("agent_name")),
         metadata="",
         request_id=execution_name,
-        kind="heartbeat" if fields.get("kind") == "heartbeat" else "request",
+        kind="heartbeat" if heartbeat else "request",
         options=Options(),
     )
     started_at = document.get("started_at")
