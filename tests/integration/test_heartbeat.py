@@ -9,8 +9,9 @@ import pytest
 from dispatch_verify.handlers import record_outcome as record_outcome_handler
 from livekit.protocol.agent import JobStatus
 
+from sandbox import progress
 from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.runner import LocalEngine
+from sandbox.runner import ExecutionResult, LocalEngine
 from tests.integration.conftest import escalation_of, request
 
 
@@ -22,6 +23,11 @@ def heartbeat(agent: str, **options: Any) -> dict[str, Any]:
         "metadata": {"type": "heartbeat"},
         "options": {"poll_interval_s": 3, **options},
     }
+
+
+def progress_lines(result: ExecutionResult) -> list[str]:
+    """What `dispatch-verify run` and `heartbeat` print for this execution."""
+    return [line for event in result.history if (line := progress.describe(event, 0.0, 0.0))]
 
 
 def metric_records(engine: LocalEngine) -> list[dict[str, Any]]:
@@ -48,6 +54,7 @@ def test_verified_heartbeat_runs_in_its_own_room_which_is_gone_afterwards(
     assert "heartbeat-hb-verified" not in sim.room_names()
     assert "Close heartbeat room" in result.states_entered()
     assert job.state.status != JobStatus.JS_RUNNING
+    assert any("heartbeat room 'heartbeat-hb-verified' closed" in line for line in progress_lines(result))
 
 
 def test_escalated_heartbeat_leaves_neither_its_room_nor_a_live_dispatch(
@@ -126,6 +133,9 @@ def test_a_failed_room_clean_up_does_not_change_a_verified_heartbeat(
     # And the live dispatch was deleted before the room anyway
     assert sim.world.live_count("heartbeat-hb-cleanup-fails", "fast-agent") == 0
     assert any("heartbeat room not closed" in line for line in engine.lambda_output)
+    assert any(
+        "NOT closed: LiveKitPermanentError (the outcome stands)" in line for line in progress_lines(result)
+    )
 
 
 def test_a_short_livekit_outage_while_closing_is_retried_until_the_room_is_gone(
