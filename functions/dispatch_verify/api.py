@@ -15,7 +15,10 @@ from typing import Annotated, Any
 import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -136,11 +139,14 @@ app = APIGatewayRestResolver(enable_validation=True)
         **_INVALID,
         **_answer(HTTPStatus.CONFLICT, "The idempotency key was used with another body"),
         **_answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"The body is over {MAX_BODY_BYTES} bytes"),
+        **_answer(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "The body is not application/json"),
     },
 )
 def create_dispatch(body: DispatchCreate) -> Response[dict[str, Any]]:
     if _body_size() > MAX_BODY_BYTES:
         return _too_large()
+    if not _json_content():
+        return _not_json()
     ledger = _ledger()
     try:
         accepted = accept_dispatch(body.workflow_input(), body.idempotency_key, ledger, _executions())
@@ -187,6 +193,8 @@ _NOT_SHOWN = {"body_sha256", "execution_arn", "updated_at", "expires_at", "kind"
 def _invalid(exc: RequestValidationError) -> Response[dict[str, Any]]:
     if _body_size() > MAX_BODY_BYTES:
         return _too_large()
+    if not _json_content():
+        return _not_json()
     errors = exc.errors()
     if any(error.get("type") == "json_invalid" for error in errors):
         return _error(
@@ -207,6 +215,17 @@ def _invalid(exc: RequestValidationError) -> Response[dict[str, Any]]:
     )
 
 
+def _unreadable_body(exc: Exception) -> Response[dict[str, Any]]:
+    """Powertools parses form and multipart bodies itself (ValueError on a bad one), and decodes the
+    body as UTF-8 (UnicodeDecodeError, also a ValueError)."""
+    if not _json_content():
+        return _not_json()
+    if isinstance(exc, UnicodeError):
+        problem = FieldProblem(field="body", type="unicode_decode", message="not UTF-8 text")
+        return _error(HTTPStatus.BAD_REQUEST, "the body is not UTF-8 JSON", [problem])
+    raise exc
+
+
 def _too_deep(exc: RecursionError) -> Response[dict[str, Any]]:
     return _error(HTTPStatus.BAD_REQUEST, "the body is nested too deeply")
 
@@ -218,6 +237,7 @@ def _no_route(exc: NotFoundError) -> Response[dict[str, Any]]:
 # Registered by call: Powertools' decorator factories are unannotated (mypy would call them untyped).
 app.exception_handler(RequestValidationError)(_invalid)
 app.exception_handler(RecursionError)(_too_deep)
+app.exception_handler([RequestUnsupportedContentType, ValueError])(_unreadable_body)
 app.not_found(_no_route)
 
 
@@ -261,6 +281,16 @@ def _body_size() -> int:
     if event.is_base64_encoded:
         return len(body) * 3 // 4
     return len(body.encode("utf-8", errors="surrogatepass"))
+
+
+def _json_content() -> bool:
+    """No Content-Type, or application/json (with or without parameters)."""
+    content_type = (app.current_event.headers.get("content-type") or "").strip().lower()
+    return not content_type or content_type.split(";")[0].strip() == "application/json"
+
+
+def _not_json() -> Response[dict[str, Any]]:
+    return _error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "the body must be application/json")
 
 
 def _too_large() -> Response[dict[str, Any]]:

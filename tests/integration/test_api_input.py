@@ -10,7 +10,7 @@ import pytest
 
 from sandbox.clock import VirtualClock
 from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.local_api import LocalApi
+from sandbox.local_api import LocalApi, proxy_event
 from sandbox.runner import LocalEngine
 from tests.integration.api_helpers import a_dispatch
 from tests.integration.test_api import executions, get, post
@@ -96,4 +96,29 @@ def test_a_body_over_the_limit_is_too_large(quiet_api: LocalApi, quiet_engine: L
 
     # Then it is 413, and nothing started
     assert answer.status == 413
+    assert executions(quiet_engine) == []
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "status"),
+    [
+        pytest.param("text/plain", b'{"room": "r", "agent_name": "a"}', 415, id="text"),
+        pytest.param("multipart/form-data", b"--x--", 415, id="multipart without boundary"),
+        pytest.param("application/x-www-form-urlencoded", b"room=r&agent_name=a", 415, id="form"),
+        pytest.param("application/json", b'{"room": "\xd0\x28"}', 400, id="not UTF-8"),
+    ],
+)
+def test_a_body_that_is_not_json_text_is_refused(
+    quiet_api: LocalApi, quiet_engine: LocalEngine, content_type: str, body: bytes, status: int
+) -> None:
+    # Given a body that is not UTF-8 JSON, or says it is something else
+    route = quiet_api.route("POST", "/dispatches")
+    assert route is not None
+    event = proxy_event(route, "POST", "/dispatches", [("Host", "h"), ("Content-Type", content_type)], body)
+
+    # When it is posted
+    answer = quiet_api.invoke(route, event)
+
+    # Then it is refused with a 4xx and nothing started
+    assert answer["statusCode"] == status, answer["body"]
     assert executions(quiet_engine) == []

@@ -30,5 +30,5 @@ def test_the_document_names_every_answer_of_each_operation() -> None:
     get = set(paths["/dispatches/{request_id}"]["get"]["responses"])
 
     # Then they are what the API answers, and no 5xx
-    assert post == {"202", "400", "409", "413", "422"}
+    assert post == {"202", "400", "409", "413", "415", "422"}
     assert get == {"200", "404", "422"}
