@@ -191,11 +191,11 @@ def test_a_call_that_did_not_connect_is_never_redialled_and_escalates_at_once(la
 def test_a_dial_that_waits_for_the_answer_fits_inside_its_lambda_and_task_timeouts(
     lambda_tasks: Tasks, template: dict[str, Any]
 ) -> None:
-    # Given the longest ringing a request may ask for, and the client's margin on top of it
-    from dispatch_verify.livekit import DIAL_MARGIN_S
+    # Given the look before dialling, the longest ringing a request may ask for, and the client's margin
+    from dispatch_verify.livekit import CLIENT_TIMEOUT_S, DIAL_MARGIN_S
     from dispatch_verify.models import MAX_RINGING_TIMEOUT_S
 
-    longest_call_s = MAX_RINGING_TIMEOUT_S + DIAL_MARGIN_S + 1
+    longest_call_s = CLIENT_TIMEOUT_S + MAX_RINGING_TIMEOUT_S + DIAL_MARGIN_S + 1
 
     # When the Lambda timeout of DialCalleeFunction and the task timeout of "Dial callee" are read
     lambda_timeout = template["Resources"]["DialCalleeFunction"]["Properties"]["Timeout"]
