@@ -48,20 +48,21 @@ BAD_BODIES = [
     pytest.param({**OK, "idempotency_key": ""}, 422, "idempotency_key", id="empty key"),
     pytest.param({"agent_name": "a"}, 422, "room", id="missing room"),
     pytest.param([1, 2], 422, "body", id="not an object"),
-    pytest.param("[" * 5000 + "]" * 5000, 400, "body", id="nested too deeply"),
+    # Too deep for Python 3.11's JSON parser (400); 3.13's parses it, and it is not an object (422).
+    pytest.param("[" * 5000 + "]" * 5000, (400, 422), "body", id="nested too deeply"),
 ]
 
 
 @pytest.mark.parametrize(("payload", "status", "field"), BAD_BODIES)
 def test_bad_input_is_a_client_error_naming_the_field(
-    quiet_api: LocalApi, quiet_engine: LocalEngine, payload: Any, status: int, field: str
+    quiet_api: LocalApi, quiet_engine: LocalEngine, payload: Any, status: int | tuple[int, ...], field: str
 ) -> None:
     # Given a bad body
     # When it is posted
     answer = post(quiet_api, payload)
 
     # Then it is refused with a 4xx naming the field, and nothing started
-    assert answer.status == status, answer.body
+    assert answer.status in (status if isinstance(status, tuple) else (status,)), answer.body
     fields = [problem["field"] for problem in answer.body["errors"]]
     assert field in fields or (field == "body" and not fields), answer.body
     assert executions(quiet_engine) == []
