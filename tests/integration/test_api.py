@@ -71,7 +71,9 @@ def test_an_agent_that_never_joins_is_followed_to_escalated_with_its_cause(
     sim.set_agent("ghost-agent", "never")
 
     # When a dispatch with two attempts is posted and followed
-    accepted = post(api, a_dispatch("api-room-ghost", "ghost-agent"))
+    payload = a_dispatch("api-room-ghost", "ghost-agent")
+    payload["options"]["join_timeout_s"] = 3  # fewer checks to wait through: same outcome, less time
+    accepted = post(api, payload)
     final = follow(lambda: get(api, accepted.body["request_id"]))
 
     # Then it ends escalated, naming the cause and both dispatches
