@@ -24,7 +24,6 @@ EXPECTED_FUNCTIONS = {
     "DialCalleeFunction": "dial_callee",
     "CloseRoomFunction": "close_room",
 }
-
 # Functions no state invokes: the API behind API Gateway.
 NOT_STEPS = {"DispatchApiFunction": "api"}
 
