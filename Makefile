@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/dispatch-verify demo
 
+# The suite spreads over the machine's cores (pytest-xdist, work stealing); `$(BIN)/pytest tests/...`
+# runs a part of it in one process.
+PYTEST_ARGS ?= -n auto --dist worksteal
+
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
