@@ -26,7 +26,14 @@ from dispatch_verify import config
 from dispatch_verify.errors import Cause, ConfigurationError
 from dispatch_verify.ledger import AttemptRecord, Ledger, Status
 from dispatch_verify.logic.intake import IdempotencyConflict, accept_dispatch, dispatch_status
-from dispatch_verify.models import MAX_METADATA_BYTES, DispatchRequest, Options, ParticipantSeen
+from dispatch_verify.models import (
+    MAX_METADATA_BYTES,
+    DispatchRequest,
+    Options,
+    ParticipantSeen,
+    SipDetail,
+    SipRequest,
+)
 
 MAX_BODY_BYTES = 100 * 1024
 API_TITLE = "dispatch-verify"
@@ -48,6 +55,9 @@ class DispatchCreate(BaseModel):
         None, description=f"JSON object (or string) for the agent's job, at most {MAX_METADATA_BYTES} bytes"
     )
     options: Options | None = None
+    sip: SipRequest | None = Field(
+        None, description="Dial this callee into the room over SIP once the agent is verified (never before)"
+    )
     idempotency_key: str | None = Field(
         None,
         min_length=1,
@@ -78,6 +88,7 @@ class DispatchCreate(BaseModel):
             agent_name=self.agent_name,
             metadata=self.metadata,
             options=self.options or Options(),
+            sip=self.sip,
         )
 
 
@@ -102,6 +113,9 @@ class DispatchView(BaseModel):
     dispatch_id: str | None = Field(None, description="The dispatch whose agent joined")
     join_latency_s: float | None = None
     cause: Cause | None = None
+    sip: SipDetail | None = Field(
+        None, description="The call, when one was requested: how it ended; the number masked to 4 digits"
+    )
     accepted_at: str | None = None
     finished_at: str | None = None
 

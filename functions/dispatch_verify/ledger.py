@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch_verify import clock, config
 from dispatch_verify.errors import Cause
-from dispatch_verify.models import JobSeen, Outcome, ParticipantSeen, WorkflowState
+from dispatch_verify.models import JobSeen, Outcome, ParticipantSeen, SipDetail, WorkflowState
 from dispatch_verify.observability import logger
 
 Status = Literal["running", "verified", "escalated"]
@@ -59,6 +59,7 @@ class LedgerItem(BaseModel):
     dispatch_id: str | None = None
     join_latency_s: float | None = None
     cause: Cause | None = None
+    sip: SipDetail | None = None  # the call's end, when one was requested (number masked)
     finished_at: str | None = None
     expires_at: int | None = None
 
@@ -238,6 +239,7 @@ def _final(outcome: Outcome, attempts: list[dict[str, Any]] | None) -> dict[str,
         "agent_identity": outcome.agent_identity,
         "dispatch_id": outcome.dispatch_id,
         "join_latency_s": outcome.join_latency_s,
+        "sip": outcome.sip.model_dump(mode="json") if outcome.sip else None,
         "finished_at": outcome.finished_at,
     }
     if attempts is not None:

@@ -140,3 +140,48 @@ def test_a_lost_final_ledger_write_is_repaired_from_the_execution(
     # Then the answer (and the ledger) come from the execution: verified
     assert answer.body["status"] == "verified"
     assert get(api, request_id).body["status"] == "verified"
+
+
+def with_call(payload: dict[str, Any], number: str) -> dict[str, Any]:
+    return {
+        **payload,
+        "sip": {"trunk_id": "ST_simtrunk", "call_to": number, "participant_identity": "callee"},
+    }
+
+
+def test_a_dispatch_with_a_call_dials_once_verified_and_shows_how_the_call_ended(
+    api: LocalApi, sim: LiveKitSimulator
+) -> None:
+    # Given a warm agent, a callee who answers and one whose line is busy
+    sim.set_agent("fast-agent", "warm")
+    sim.set_sip_answer("+15550100486", "busy")
+
+    # When two dispatches with a call are posted and followed
+    answered_id = post(api, with_call(a_dispatch("api-call-1", "fast-agent"), "+15550100200")).body[
+        "request_id"
+    ]
+    busy_id = post(api, with_call(a_dispatch("api-call-2", "fast-agent"), "+15550100486")).body["request_id"]
+    answered = follow(lambda: get(api, answered_id)).body
+    busy = follow(lambda: get(api, busy_id)).body
+
+    # Then the answered call is verified with the callee in the room, the busy one escalated with its
+    # SIP status, and neither view shows the whole number
+    assert answered["status"] == "verified"
+    assert answered["sip"]["participant_identity"] == "callee" and answered["sip"]["answered"] is True
+    assert "callee" in [p.identity for p in sim.participants("api-call-1")]
+    assert (busy["status"], busy["cause"]) == ("escalated", "dial_failed")
+    assert (busy["sip"]["sip_status_code"], busy["sip"]["reason"]) == (486, "busy")
+    assert "+15550100" not in repr(answered) + repr(busy)
+
+
+def test_a_call_without_a_trunk_is_refused_naming_the_field(api: LocalApi) -> None:
+    # Given a body whose call has no trunk
+    payload = a_dispatch("api-call-3", "fast-agent")
+    payload["sip"] = {"call_to": "+15550100200", "participant_identity": "callee"}
+
+    # When it is posted
+    answer = post(api, payload)
+
+    # Then it is a 422 naming sip.trunk_id
+    assert answer.status == 422
+    assert [p["field"] for p in answer.body["errors"]] == ["sip.trunk_id"]

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from dispatch_verify.ledger import Ledger, LedgerConflict, LedgerItem, Status, ledger_status
+from dispatch_verify.ledger import Ledger, LedgerConflict, LedgerItem, Status, outcome_values
 from dispatch_verify.models import DispatchRequest, EscalationBundle, Outcome
 from dispatch_verify.observability import logger
 
@@ -111,20 +111,16 @@ def outcome_of_execution(described: dict[str, Any]) -> dict[str, Any]:
     if described.get("status") == "SUCCEEDED":
         try:
             outcome = Outcome.model_validate_json(described.get("output") or "")
-            status = ledger_status(outcome)
-            values = {
-                "cause": outcome.cause,
-                "agent_identity": outcome.agent_identity,
-                "dispatch_id": outcome.dispatch_id,
-                "join_latency_s": outcome.join_latency_s,
-                "finished_at": outcome.finished_at,
-            }
+            values = outcome_values(outcome)
+            status = values.pop("status")
         except ValueError:
             pass
-    elif described.get("error") == "AgentNotVerified":
+    elif described.get("error") in ("AgentNotVerified", "DialFailed"):
         try:
             bundle = EscalationBundle.model_validate_json(described.get("cause") or "")
             values = {"cause": bundle.cause, "finished_at": bundle.escalated_at}
+            if bundle.sip is not None:
+                values["sip"] = bundle.sip.model_dump(mode="json")
         except ValueError:
             pass
     return {**values, "status": status}
