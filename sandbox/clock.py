@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -32,12 +33,14 @@ class VirtualClock:
     """Time that advances only by ``sleep``/``advance``.
 
     A sleep advances the shared time by the full amount, so it suits one workflow execution at a
-    time (which is how the tests use it). Thread-safe.
+    time (which is how the tests use it). Thread-safe. ``subscribe`` lets a simulated world react
+    as time passes (not only when it is asked something).
     """
 
     def __init__(self, start: float = 1_800_000_000.0) -> None:
         self._now = start
         self._lock = threading.Lock()
+        self._subscribers: list[tuple[object, Callable[[float], None]]] = []
 
     def now(self) -> float:
         with self._lock:
@@ -51,3 +54,19 @@ class VirtualClock:
             raise ValueError("time does not run backwards")
         with self._lock:
             self._now += seconds
+            now, subscribers = self._now, list(self._subscribers)
+        for _, callback in subscribers:  # outside the lock: a callback may read or move the clock
+            callback(now)
+
+    def subscribe(self, callback: Callable[[float], None]) -> Callable[[], None]:
+        """Call ``callback(now)`` after every ``advance``/``sleep``, outside the clock's lock, in the
+        advancing thread. Returns the function that unsubscribes it (idempotent)."""
+        entry = (object(), callback)  # unsubscribing removes this subscription, not an equal one
+        with self._lock:
+            self._subscribers.append(entry)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = [e for e in self._subscribers if e is not entry]
+
+        return unsubscribe
