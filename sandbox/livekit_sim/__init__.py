@@ -8,5 +8,14 @@
 from .behaviours import Behaviour, parse_behaviour
 from .errors import TWIRP_STATUS, TwirpError
 from .simulator import LiveKitSimulator
+from .webhooks import WebhookRecord, signed_headers
 
-__all__ = ["TWIRP_STATUS", "Behaviour", "LiveKitSimulator", "TwirpError", "parse_behaviour"]
+__all__ = [
+    "TWIRP_STATUS",
+    "Behaviour",
+    "LiveKitSimulator",
+    "TwirpError",
+    "WebhookRecord",
+    "parse_behaviour",
+    "signed_headers",
+]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
@@ -15,9 +17,12 @@ from .behaviours import Behaviour, parse_behaviour
 from .errors import TWIRP_STATUS
 from .server import Fault, TwirpApp, _Server
 from .sip import parse_answer
+from .webhooks import Target, WebhookRecord, Webhooks, check_share, check_url
 from .world import World
 
 M = TypeVar("M", bound=Message)
+log = logging.getLogger(__name__)
+TICK_S = 0.02  # on real time, with a webhook target, the world is advanced this often
 
 
 class LiveKitSimulator:
@@ -26,6 +31,8 @@ class LiveKitSimulator:
     All simulated time comes from ``clock`` (``now()`` epoch seconds, ``sleep(s)``). The world is
     advanced lazily: each request (and each inspection method here) first applies every event due
     by ``clock.now()``. JWT validity (``nbf``/``exp``) is checked on wall time, as tokens are minted.
+    With a webhook target set (``set_webhook``) the world also advances as time passes: on a
+    ``VirtualClock`` after each ``advance``/``sleep``, on real time every 20 ms.
     """
 
     def __init__(
@@ -52,6 +59,11 @@ class LiveKitSimulator:
         self.url: str | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._webhooks = Webhooks(api_key, api_secret)
+        self.world.lock.after_release = self._webhooks.flush
+        self._webhook_lock = threading.Lock()  # set_webhook/stop, one at a time
+        self._unsubscribe: Callable[[], None] | None = None
+        self._ticker: tuple[threading.Thread, threading.Event] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self, port: int = 0) -> str:
@@ -66,6 +78,8 @@ class LiveKitSimulator:
         return self.url
 
     def stop(self) -> None:
+        """Stop serving; webhooks are switched off (``set_webhook(None)``), their records kept."""
+        self.set_webhook(None)
         if self._server is None:
             return
         self._server.shutdown()
@@ -162,6 +176,80 @@ class LiveKitSimulator:
         with self.world.lock:
             now = self.world.advance()
             return self.world.leave(room, identity, now)
+
+    # -- webhooks ---------------------------------------------------------------------------
+    def set_webhook(
+        self,
+        target: str | Target | None,
+        *,
+        drop: float = 0.0,
+        duplicate: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
+        """Send LiveKit webhooks (room_started, room_finished, participant_joined,
+        participant_left) to ``target``: ``None`` (off, the default), an ``http(s)://`` URL (POSTed
+        in order by a background thread; failures logged, not retried) or a callable
+        ``target(body, headers)`` (called in order, in the thread that advanced the world, never
+        under the world's or the clock's lock; what it raises is logged).
+
+        ``drop``: share of events never sent; ``duplicate``: share sent twice (same body and id);
+        ``seed`` makes both choices reproducible. Events that fell due before this call go to the
+        previous configuration. ``webhooks`` records every event produced while a target is set.
+        """
+        drop, duplicate = check_share("drop", drop), check_share("duplicate", duplicate)
+        if isinstance(target, str):
+            check_url(target)
+        elif target is not None and not callable(target):
+            raise ValueError(f"webhook target must be None, an http(s) URL or a callable, got {target!r}")
+        with self._webhook_lock:
+            self._stop_ticking()
+            with self.world.lock:
+                self.world.advance()  # what is already due goes to the previous configuration
+                previous = self._webhooks.configure(target, drop, duplicate, seed)
+                self.world.on_event = None if target is None else self._webhooks.on_event
+            # released: what was collected for the previous target has been handed over
+            if previous is not None:
+                previous.close()
+            if target is not None:
+                self._start_ticking()
+
+    @property
+    def webhooks(self) -> list[WebhookRecord]:
+        """Every event produced while a webhook target was set, oldest first (a copy)."""
+        return self._webhooks.records
+
+    def _advance_world(self, _now: float | None = None) -> None:
+        try:
+            with self.world.lock:
+                self.world.advance()
+        except Exception:  # a simulator bug must not break whoever moved the clock
+            log.exception("advancing the simulated world failed")
+
+    def _start_ticking(self) -> None:
+        subscribe = getattr(self.clock, "subscribe", None)
+        if callable(subscribe):
+            self._unsubscribe = subscribe(self._advance_world)
+            return
+        stopped = threading.Event()
+
+        def tick() -> None:
+            while not stopped.wait(TICK_S):
+                self._advance_world()
+
+        thread = threading.Thread(target=tick, name="livekit-sim-ticker", daemon=True)
+        self._ticker = (thread, stopped)
+        thread.start()
+
+    def _stop_ticking(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._ticker is not None:
+            thread, stopped = self._ticker
+            stopped.set()
+            if thread is not threading.current_thread():
+                thread.join(timeout=5)
+            self._ticker = None
 
     # -- inspection -------------------------------------------------------------------------
     @property

@@ -3,6 +3,10 @@
 Nothing runs in the background. Every request first calls :meth:`World.advance`, which applies each
 scheduled event whose time is at or before ``clock.now()``, in time order. The same model therefore
 runs on a virtual clock (tests) and on real time (a served simulator). Timestamps are event times.
+
+LiveKit's webhook events (room_started, room_finished, participant_joined, participant_left) are
+reported to ``on_event`` as they happen, under the lock; ``lock.after_release`` runs once the
+outermost holder has released it, which is when the simulator delivers them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,30 @@ from .model import (
 )
 from .sip import Telephony
 
+EventHook = Callable[[str, Room, ParticipantInfo | None, float], None]
+
+
+class WorldLock:
+    """A re-entrant lock (used with ``with``) that calls ``after_release`` once its outermost holder
+    has released it, so work triggered under the lock can run without it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0  # only the holder touches it
+        self.after_release: Callable[[], None] = lambda: None
+
+    def __enter__(self) -> WorldLock:
+        self._lock.acquire()
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        outermost = self._depth == 0
+        self._lock.release()
+        if outermost:
+            self.after_release()
+
 
 class World:
     """All state behind one re-entrant lock. Callers hold ``lock`` around advance + operation."""
@@ -38,7 +66,7 @@ class World:
     def __init__(self, clock: Any, *, auto_create: bool = True) -> None:
         self.clock = clock
         self.auto_create = auto_create
-        self.lock = threading.RLock()
+        self.lock = WorldLock()
         self.rooms: dict[str, RoomState] = {}
         self.dispatches: dict[str, Dispatch] = {}  # live ones only
         self.jobs: dict[str, Job] = {}
@@ -51,6 +79,12 @@ class World:
         # hooks set by the agent fleet
         self.on_dispatch: Callable[[Dispatch, float], None] = lambda d, t: None
         self.on_job_end: Callable[[Job, float], None] = lambda j, t: None
+        # set by the simulator while a webhook target is set
+        self.on_event: EventHook | None = None
+
+    def emit(self, event: str, state: RoomState, participant: ParticipantInfo | None, t: float) -> None:
+        if self.on_event is not None:
+            self.on_event(event, self.room_info(state), participant, t)
 
     # -- time -------------------------------------------------------------------------------
     def schedule(self, t: float, fn: Callable[[float], object]) -> None:
@@ -99,6 +133,7 @@ class World:
         )
         state = RoomState(info)
         self.rooms[name] = state
+        self.emit("room_started", state, None, t)
         sid = info.sid
 
         def close_if_never_used(at: float) -> None:
@@ -127,6 +162,7 @@ class World:
                 elif job.state.status == JobStatus.JS_PENDING:
                     self.end_job(job, t, JobStatus.JS_CANCELLED, "room closed", "JSR_ROOM_CLOSED")
             self._mark_deleted(dispatch, t)
+        self.emit("room_finished", state, None, t)
 
     def room_info(self, state: RoomState) -> Room:
         info = Room()
@@ -144,6 +180,8 @@ class World:
         if info.identity in state.participants:  # a new session replaces the old one
             self._remove_participant(state, info.identity, t)
         state.participants[info.identity] = info
+        if info.state == ParticipantInfo.State.ACTIVE:  # LiveKit: participant_joined on becoming ACTIVE
+            self.emit("participant_joined", state, info, t)
         if not is_agent(info):
             state.non_agent_ever_joined = True
 
@@ -156,6 +194,11 @@ class World:
 
     def _remove_participant(self, state: RoomState, identity: str, t: float, closing: bool = False) -> None:
         info = state.participants.pop(identity)
+        if info.state == ParticipantInfo.State.ACTIVE and self.on_event is not None:
+            left = ParticipantInfo()
+            left.CopyFrom(info)
+            left.state = ParticipantInfo.State.DISCONNECTED
+            self.emit("participant_left", state, left, t)
         job = self.job_for_participant(identity)
         if job is not None and job.state.status == JobStatus.JS_RUNNING:
             self.end_job(job, t, JobStatus.JS_SUCCESS, reason="JSR_ROOM_CLOSED" if closing else None)
