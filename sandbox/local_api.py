@@ -32,6 +32,9 @@ STAGE = "local"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
 
 
+WEBHOOK_PATH = "/livekit/webhook"
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
@@ -148,6 +151,16 @@ class LocalApi:
         with self._lock:
             os.environ.update(target.environment)
             return handler(event, context)
+
+    def deliver_webhook(self, body: str, headers: dict[str, str]) -> int:
+        """A LiveKit webhook, as API Gateway passes ``POST /livekit/webhook`` to the function; the
+        status code it answered. Wire the simulator with ``sim.set_webhook(api.deliver_webhook)``."""
+        route = self.route("POST", WEBHOOK_PATH)
+        if route is None:
+            raise LookupError(f"the template has no POST {WEBHOOK_PATH} route")
+        request_headers = [("Host", "127.0.0.1"), *headers.items()]
+        event = proxy_event(route, "POST", WEBHOOK_PATH, request_headers, body.encode("utf-8"))
+        return int(self.invoke(route, event)["statusCode"])
 
     def _handler(self, target: LambdaTarget) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
         if target.handler not in self._handlers:

@@ -10,14 +10,20 @@ Touch points, all installed by ``MotoBridge.install`` and restored by ``uninstal
 - ``WaitFunction._wait_interval`` (Wait states) sleeps on the shared clock.
 - the ``time`` module seen by ``retrier_decl`` (retry back-off) is a shim whose ``sleep`` is the clock's.
 - hook, off by default: the ``time`` seen by ``state_task_service_callback`` (the 0.5 s poll of
-  ``.sync`` tasks). A ``.waitForTaskToken`` wait itself is ``CallbackEndpoint.wait(timeout)``, real
-  time, and ends when ``SendTaskSuccess``/``SendTaskFailure`` arrives.
+  ``.sync`` tasks).
+- on a virtual clock (one with ``advance``), the timeout of ``.waitForTaskToken`` tasks ("Await
+  agent": ``TimeoutSeconds``/``TimeoutSecondsPath``) runs on the clock: ``ExecutionState.
+  _evaluate_with_timeout`` of such a task waits on a ``_ClockEvent`` (through the ``threading`` that
+  ``execute_state`` sees), which advances the clock in ``CALLBACK_SLICE_S`` steps while no handler
+  call is in flight, so that the simulator's events (and its webhooks) happen as time passes; and
+  ``StateTaskServiceCallback._wait_for_task_token_timeout`` ends at the same virtual deadline. On a
+  real clock both stay moto's own (real time). ``SendTaskSuccess`` ends either wait at once.
 
 ``OutputCapture`` (no moto involved) keeps what handlers print or log, as Lambda keeps a function's
 stdout/stderr in its log instead of a terminal.
 
-Not bridged (real time even on a virtual clock): Task ``TimeoutSeconds``/``HeartbeatSeconds`` and
-Wait states with ``Timestamp``/``TimestampPath``.
+Not bridged (real time even on a virtual clock): ``TimeoutSeconds`` of other tasks (Lambda calls
+that run in real time anyway), ``HeartbeatSeconds``, and Wait states with ``Timestamp``/``TimestampPath``.
 """
 
 from __future__ import annotations
@@ -40,9 +46,12 @@ from typing import Any
 from moto.awslambda.exceptions import UnknownFunctionException
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_callback,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
 from sandbox.clock import Clock
@@ -50,6 +59,9 @@ from sandbox.clock import Clock
 MOTO_VERSION = "5.2.5"
 _INTERPRETER_LOG = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
 _WAIT_SLICE_S = 1.0  # a Wait sleeps in slices so that StopExecution ends it within a slice
+CALLBACK_SLICE_S = 0.1  # virtual seconds a callback wait advances at a time (its detection grain)
+_CALLBACK_GRACE_S = 0.002  # real seconds other threads get between two steps (SendTaskSuccess)
+_callback_wait = threading.local()  # set while a .waitForTaskToken task's timeout is being set up
 
 
 @dataclass(frozen=True)
@@ -116,6 +128,55 @@ class _ClockTime:
         return getattr(time, name)
 
 
+class _ClockEvent:
+    """A ``threading.Event`` whose ``wait(timeout)`` counts the timeout on a virtual clock, advancing
+    it in ``CALLBACK_SLICE_S`` steps, but only while no handler call is in flight (a Lambda runs in
+    real time: the clock must not race ahead of it)."""
+
+    def __init__(self, bridge: MotoBridge) -> None:
+        self._bridge = bridge
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is None:
+            return self._event.wait()
+        clock = self._bridge.clock
+        deadline = clock.now() + timeout
+        while not self._event.wait(_CALLBACK_GRACE_S):
+            if self._bridge.calls_in_flight():
+                continue
+            remaining = deadline - clock.now()
+            if remaining <= 0:
+                return self._event.is_set()
+            clock.sleep(min(CALLBACK_SLICE_S, remaining))
+        return True
+
+
+class _TimeoutThreading:
+    """The ``threading`` module as ``execute_state`` sees it: ``Event()`` is a ``_ClockEvent`` while a
+    ``.waitForTaskToken`` task sets up its timeout (on this thread), the real one otherwise."""
+
+    def __init__(self, bridge: MotoBridge) -> None:
+        self._bridge = bridge
+
+    def Event(self) -> Any:
+        if getattr(_callback_wait, "active", False):
+            return _ClockEvent(self._bridge)
+        return threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+
 Around = Callable[[LambdaTarget], AbstractContextManager[object]]
 
 _install_lock = threading.Lock()
@@ -144,6 +205,8 @@ class MotoBridge:
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._saved: list[tuple[Any, str, Any]] = []
         self._saved_log_level = logging.NOTSET
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
 
     # -- install / uninstall -------------------------------------------------------------------
     def install(self) -> None:
@@ -169,6 +232,8 @@ class MotoBridge:
             _INTERPRETER_LOG.setLevel(logging.CRITICAL)  # setLevel: it also clears logging's cache
             if self._route_callback_polling:
                 self._patch(state_task_service_callback, "time", _ClockTime(self.clock))
+            if hasattr(self.clock, "advance"):
+                self._bridge_callback_timeouts()
             _installed = self
 
     def uninstall(self) -> None:
@@ -188,6 +253,42 @@ class MotoBridge:
 
     def __exit__(self, *exc: object) -> None:
         self.uninstall()
+
+    def _bridge_callback_timeouts(self) -> None:
+        bridge = self
+        evaluate_with_timeout = ExecutionState.__dict__["_evaluate_with_timeout"]
+
+        def evaluate(state: Any, env: Any) -> Any:
+            resource = getattr(state, "resource", None)
+            if getattr(resource, "condition", None) != ResourceCondition.WaitForTaskToken:
+                return evaluate_with_timeout(state, env)
+            _callback_wait.active = True
+            try:
+                return evaluate_with_timeout(state, env)
+            finally:
+                _callback_wait.active = False
+
+        def wait_for_token(_state: Any, timeout_seconds: float, callback_endpoint: Any) -> Any:
+            # Ends with the outcome, at the virtual deadline (the outer timeout has fired), or after
+            # as much real time (a stopped execution's clock may never reach the deadline).
+            virtual_deadline = bridge.clock.now() + timeout_seconds
+            real_deadline = time.monotonic() + timeout_seconds
+            while True:
+                outcome = callback_endpoint.wait(timeout=CALLBACK_SLICE_S)
+                if outcome is not None:
+                    return outcome
+                if bridge.clock.now() >= virtual_deadline or time.monotonic() >= real_deadline:
+                    return None
+
+        self._patch(execute_state, "threading", _TimeoutThreading(self))
+        self._patch(ExecutionState, "_evaluate_with_timeout", evaluate)
+        callback_task = state_task_service_callback.StateTaskServiceCallback
+        self._patch(callback_task, "_wait_for_task_token_timeout", wait_for_token)
+
+    def calls_in_flight(self) -> int:
+        """Handler calls running now (the clock of a callback wait stands still meanwhile)."""
+        with self._in_flight_lock:
+            return self._in_flight
 
     def _patch(self, owner: Any, name: str, value: Any) -> None:
         self._saved.append((owner, name, owner.__dict__[name]))
@@ -226,12 +327,17 @@ class MotoBridge:
             failure["errorType"] = "Runtime.ImportModuleError"
             failure["errorMessage"] = f"Unable to import module {target.handler!r}: {exc}"
             return json.dumps(failure).encode("utf-8")
+        with self._in_flight_lock:
+            self._in_flight += 1
         try:
             with self._around(target):
                 result = handler(event, context)
         except Exception as exc:
             response_headers["x-amz-function-error"] = "Unhandled"
             result = error_payload(exc)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
         try:
             return json.dumps(result).encode("utf-8")
         except (TypeError, ValueError) as exc:  # what Lambda says of a result it cannot serialise

@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from dispatch_verify import config
+from dispatch_verify import config, waits, webhook
 from dispatch_verify.errors import Cause, ConfigurationError
 from dispatch_verify.ledger import AttemptRecord, Ledger, Status
 from dispatch_verify.logic.intake import IdempotencyConflict, accept_dispatch, dispatch_status
@@ -34,6 +34,7 @@ from dispatch_verify.models import (
     SipDetail,
     SipRequest,
 )
+from dispatch_verify.observability import logger
 
 MAX_BODY_BYTES = 100 * 1024
 API_TITLE = "dispatch-verify"
@@ -198,6 +199,41 @@ def get_dispatch(
         status_code=HTTPStatus.OK,
         content_type=content_types.APPLICATION_JSON,
         body=view.model_dump(mode="json"),
+    )
+
+
+class WebhookAck(BaseModel):
+    event: str = Field(description="The LiveKit event, e.g. participant_joined")
+    resumed: int = Field(description="Workflows this delivery resumed (0: irrelevant, or a duplicate)")
+
+
+@app.post(
+    "/livekit/webhook",
+    summary="LiveKit webhook: a verified participant_joined of an awaited agent resumes its workflow",
+    responses={
+        **_answer(HTTPStatus.OK, "Verified; acted on (an agent's participant_joined) or ignored", WebhookAck),
+        **_answer(HTTPStatus.UNAUTHORIZED, "Not signed by this LiveKit project (missing, forged, expired)"),
+        **_answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"The body is over {MAX_BODY_BYTES} bytes"),
+    },
+)
+def livekit_webhook() -> Response[dict[str, Any]]:
+    """No IAM or API key on this route (LiveKit cannot sign AWS requests): LiveKit's own signature,
+    checked by livekit-api's WebhookReceiver, is the authentication."""
+    if _body_size() > MAX_BODY_BYTES:
+        return _too_large()
+    event = app.current_event
+    body = (event.decoded_body if event.is_base64_encoded else event.body) or ""
+    try:
+        verified = webhook.verify(body, event.headers.get("authorization"), config.livekit_credentials())
+    except webhook.WebhookRejected as exc:
+        logger.warning("webhook rejected", extra={"reason": str(exc)})
+        return _error(HTTPStatus.UNAUTHORIZED, "not a webhook signed by this LiveKit project")
+    result = webhook.on_event(verified, waits.WaitTokens.from_config(), waits.resume)
+    ack = WebhookAck(event=result.event, resumed=result.resumed)
+    return Response(
+        status_code=HTTPStatus.OK,
+        content_type=content_types.APPLICATION_JSON,
+        body=ack.model_dump(mode="json"),
     )
 
 

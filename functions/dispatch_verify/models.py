@@ -215,6 +215,7 @@ class StepEvent(BaseModel):
 
     state: Any
     execution_name: str = Field(min_length=1, max_length=80)
+    task_token: str | None = Field(None, min_length=1)  # "Await agent" only ($$.Task.Token)
 
 
 class WorkflowState(_Strict):
@@ -231,6 +232,9 @@ class WorkflowState(_Strict):
     outcome: Outcome | None = None
     # JSON of ``outcome`` (verified) or ``escalation`` (escalated), for the Fail state's CausePath.
     summary: str | None = None
+    # How the last "Await agent" ended: {"by": "webhook"|"look", ...} from SendTaskSuccess, or the
+    # {"Error", "Cause"} of its timeout (the poll interval passed) or of its fallback to a plain Wait.
+    wake: dict[str, Any] | None = None
 
     @property
     def request_id(self) -> str:

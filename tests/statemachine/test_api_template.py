@@ -27,8 +27,57 @@ def test_the_api_routes_are_the_documented_operations(template: dict[str, Any]) 
     operations = {(method, path) for path, item in documented.items() for method in item}
 
     # Then they are the same, all on this template's API
-    assert routes == operations == {("post", "/dispatches"), ("get", "/dispatches/{request_id}")}
+    assert (
+        routes
+        == operations
+        == {
+            ("post", "/dispatches"),
+            ("get", "/dispatches/{request_id}"),
+            ("post", "/livekit/webhook"),
+        }
+    )
     assert all(e["Type"] == "Api" and e["Properties"]["RestApiId"] == {"Ref": "DispatchApi"} for e in events)
+
+
+def test_only_the_webhook_route_skips_aws_auth_and_it_can_resume_waits(template: dict[str, Any]) -> None:
+    # Given the API function's routes and policies
+    function = resource(template, "DispatchApiFunction")
+    events = function["Events"].values()
+
+    # When their auth settings are read
+    open_routes = {e["Properties"]["Path"] for e in events if "Auth" in e["Properties"]}
+
+    # Then only the LiveKit webhook opts out of IAM / API keys (LiveKit cannot sign AWS requests; its
+    # JWT is checked in the handler), and the function may find and resume the awaited executions
+    assert open_routes == {"/livekit/webhook"}
+    webhook = next(e for e in events if e["Properties"]["Path"] == "/livekit/webhook")
+    assert webhook["Properties"]["Auth"] == {"Authorizer": "NONE", "ApiKeyRequired": False}
+    policies = function["Policies"]
+    assert {"DynamoDBCrudPolicy": {"TableName": {"Ref": "WaitTokenTable"}}} in policies
+    assert {
+        "StepFunctionsCallbackPolicy": {
+            "StateMachineName": {"Fn::GetAtt": ["DispatchVerifyStateMachine", "Name"]}
+        }
+    } in policies
+
+
+def test_the_await_step_may_resume_only_its_own_state_machine(template: dict[str, Any]) -> None:
+    # Given the state machine's name and the Await agent function's callback policy
+    name = resource(template, "DispatchVerifyStateMachine")["Name"]
+    policies = resource(template, "AwaitAgentFunction")["Policies"]
+
+    # When the policy's state machine is read
+    (callback,) = [p["StepFunctionsCallbackPolicy"] for p in policies if "StepFunctionsCallbackPolicy" in p]
+
+    # Then it names that very state machine (a !GetAtt would be a circular dependency)
+    assert callback["StateMachineName"] == name == {"Fn::Sub": "${AWS::StackName}-dispatch-verify"}
+
+
+def test_wait_tokens_expire_and_are_keyed_by_room_then_request(template: dict[str, Any]) -> None:
+    table = resource(template, "WaitTokenTable")
+    keys = {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]}
+    assert keys == {"room": "HASH", "request_id": "RANGE"}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
 def test_the_api_function_may_start_and_describe_executions_and_use_the_ledger(

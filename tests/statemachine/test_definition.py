@@ -7,7 +7,7 @@ from typing import Any, get_args
 
 from dispatch_verify.models import DispatchRequest, Next, Options, Outcome, StepEvent
 
-from .conftest import LAMBDA_INVOKE, transitions
+from .conftest import AWAIT_STATE, LAMBDA_CALLBACK, LAMBDA_INVOKE, transitions
 from .test_template_agreement import EXPECTED_FUNCTIONS
 
 States = dict[str, dict[str, Any]]
@@ -90,7 +90,7 @@ def test_agent_joined_routes_every_decision_a_check_can_take(states: States) -> 
     assert set(routes) == decisions
     assert routes == {
         "verified": "Call requested?",
-        "wait": "Wait for agent",
+        "wait": "Await agent",
         "redispatch": "Re-dispatch agent",
         "escalate": "Escalate",
     }
@@ -103,6 +103,7 @@ def test_both_steps_that_decide_next_are_followed_by_agent_joined(states: States
     # Then both lead to "Agent joined?", and waiting leads back to a check
     assert states["Check participants"]["Next"] == "Agent joined?"
     assert states["Re-dispatch agent"]["Next"] == "Agent joined?"
+    assert states["Await agent"]["Next"] == "Check participants"
     assert states["Wait for agent"]["Next"] == "Check participants"
 
 
@@ -151,13 +152,15 @@ def test_lambda_tasks_hand_over_the_whole_state_and_take_back_the_new_one(
     lambda_tasks: dict[str, dict[str, Any]],
 ) -> None:
     # Given the Payload every handler validates (StepEvent)
-    assert set(StepEvent.model_fields) == {"state", "execution_name"}
+    assert set(StepEvent.model_fields) == {"state", "execution_name", "task_token"}
 
     # When each Lambda task is read
     # Then it sends the state (the raw request, for "Prepare request") and the execution name,
     # keeps only the handler's result, and has a timeout
     assert len(lambda_tasks) == len(EXPECTED_FUNCTIONS)
     for name, task in lambda_tasks.items():
+        if name == AWAIT_STATE:
+            continue  # see the next spec
         state = "$.request" if name == "Prepare request" else "$"
         assert task["Resource"] == LAMBDA_INVOKE, name
         payload = task["Parameters"]["Payload"]
@@ -165,6 +168,26 @@ def test_lambda_tasks_hand_over_the_whole_state_and_take_back_the_new_one(
         assert task["OutputPath"] == "$.Payload", name
         assert "ResultPath" not in task and "ResultSelector" not in task, name
         assert 0 < task["TimeoutSeconds"] <= 60, name
+
+
+def test_await_agent_hands_its_task_token_over_and_keeps_the_state(
+    lambda_tasks: dict[str, dict[str, Any]],
+) -> None:
+    # Given "Await agent"
+    task = lambda_tasks[AWAIT_STATE]
+
+    # When its integration and payload are read
+    payload = task["Parameters"]["Payload"]
+
+    # Then the task waits for its token (SendTaskSuccess from the webhook, or the timeout), hands the
+    # handler the state, the execution name and the token, and keeps the state, adding only $.wake
+    assert task["Resource"] == LAMBDA_CALLBACK
+    assert payload == {
+        "state.$": "$",
+        "execution_name.$": "$$.Execution.Name",
+        "task_token.$": "$$.Task.Token",
+    }
+    assert task["ResultPath"] == "$.wake" and "OutputPath" not in task
 
 
 def test_any_input_is_wrapped_so_that_a_failed_prepare_can_still_record_its_error(

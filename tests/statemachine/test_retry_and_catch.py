@@ -9,7 +9,7 @@ import pytest
 from dispatch_verify import errors
 from dispatch_verify.models import WorkflowState
 
-from .conftest import LAMBDA_SERVICE_ERRORS
+from .conftest import AWAIT_STATE, LAMBDA_SERVICE_ERRORS
 
 Tasks = dict[str, dict[str, Any]]
 FINAL_STEPS = {"Escalate", "Record outcome", "Close heartbeat room"}  # after the outcome is known
@@ -32,8 +32,9 @@ def worst_case_backoff_s(rule: dict[str, Any]) -> float:
 
 
 def step_tasks(lambda_tasks: Tasks) -> Tasks:
-    """The steps before the outcome is known: they call LiveKit (or validate input) and may escalate."""
-    return {name: task for name, task in lambda_tasks.items() if name not in FINAL_STEPS}
+    """The steps before the outcome is known: they call LiveKit (or validate input) and may escalate.
+    Not the wait ("Await agent"): its failures fall back to polling, see below."""
+    return {name: task for name, task in lambda_tasks.items() if name not in FINAL_STEPS | {AWAIT_STATE}}
 
 
 def test_every_named_error_is_an_exception_of_the_lambda_steps(lambda_tasks: Tasks) -> None:
@@ -114,7 +115,7 @@ def test_caught_errors_land_where_the_state_document_expects_them(lambda_tasks: 
     paths = {
         catcher["ResultPath"]
         for name, task in lambda_tasks.items()
-        if name != "Close heartbeat room"
+        if name not in ("Close heartbeat room", AWAIT_STATE)
         for catcher in task["Catch"]
     }
 
@@ -203,3 +204,27 @@ def test_a_dial_that_waits_for_the_answer_fits_inside_its_lambda_and_task_timeou
 
     # Then LiveKit answers (or the client gives up) before the Lambda is cut off, and that before the task
     assert longest_call_s < lambda_timeout < task_timeout
+
+
+def test_a_wait_that_times_out_or_cannot_be_awaited_still_ends_in_a_check(
+    lambda_tasks: Tasks, states: dict[str, dict[str, Any]]
+) -> None:
+    # Given "Await agent", the wait that a LiveKit webhook resumes
+    wait = lambda_tasks[AWAIT_STATE]
+
+    # When its timeout and catchers are read
+    timeout, fallback = wait["Catch"]
+
+    # Then the poll interval passing (no webhook came) leads to the participant check, as a webhook
+    # does; any failure to set up the wait (the token store, the Lambda) falls back to a plain Wait
+    # of the same interval, then the check: a lost webhook or a broken store costs latency, never an
+    # outcome. Nothing escalates from here, and the state document keeps how the wait ended.
+    assert wait["TimeoutSecondsPath"] == "$.request.options.poll_interval_s"
+    assert (timeout["ErrorEquals"], timeout["Next"]) == (["States.Timeout"], "Check participants")
+    assert (fallback["ErrorEquals"], fallback["Next"]) == (["States.ALL"], "Wait for agent")
+    assert states["Wait for agent"]["Type"] == "Wait"
+    assert states["Wait for agent"]["SecondsPath"] == wait["TimeoutSecondsPath"]
+    assert states["Wait for agent"]["Next"] == wait["Next"] == "Check participants"
+    assert {timeout["ResultPath"], fallback["ResultPath"], wait["ResultPath"]} == {"$.wake"}
+    assert "wake" in WorkflowState.model_fields
+    assert error_names(wait, "Retry") == LAMBDA_SERVICE_ERRORS

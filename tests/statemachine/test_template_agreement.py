@@ -17,6 +17,7 @@ EXPECTED_FUNCTIONS = {
     "PrepareRequestFunction": "prepare_request",
     "EnsureRoomFunction": "ensure_room",
     "DispatchAgentFunction": "dispatch_agent",
+    "AwaitAgentFunction": "await_agent",
     "CheckParticipantsFunction": "check_participants",
     "RedispatchAgentFunction": "redispatch_agent",
     "EscalateFunction": "escalate",
@@ -71,7 +72,7 @@ def test_the_definition_hard_codes_no_arn(lambda_tasks: dict[str, dict[str, Any]
     arns = re.findall(r'"(arn:[^"]*)"', asl_text)
 
     # Then the only literal ARN is the Lambda service integration; functions come from ${Var}s
-    assert set(arns) == {"arn:aws:states:::lambda:invoke"}
+    assert set(arns) == {"arn:aws:states:::lambda:invoke", "arn:aws:states:::lambda:invoke.waitForTaskToken"}
     assert all(FUNCTION_ARN.match(task["Parameters"]["FunctionName"]) for task in lambda_tasks.values())
 
 
@@ -166,6 +167,8 @@ def test_only_the_functions_that_talk_to_livekit_may_read_its_secret(template: d
     # When they are compared with the steps that call LiveKit
     # Then exactly those may read the secret
     assert readers == {
+        "AwaitAgentFunction",  # looks once after recording its token
+        "DispatchApiFunction",  # verifies LiveKit's webhook signatures with the API secret
         "EnsureRoomFunction",
         "DispatchAgentFunction",
         "CheckParticipantsFunction",
