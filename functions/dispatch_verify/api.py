@@ -212,6 +212,7 @@ class WebhookAck(BaseModel):
     summary="LiveKit webhook: a verified participant_joined of an awaited agent resumes its workflow",
     responses={
         **_answer(HTTPStatus.OK, "Verified; acted on (an agent's participant_joined) or ignored", WebhookAck),
+        **_answer(HTTPStatus.BAD_REQUEST, "Signed, but the body is not a WebhookEvent"),
         **_answer(HTTPStatus.UNAUTHORIZED, "Not signed by this LiveKit project (missing, forged, expired)"),
         **_answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"The body is over {MAX_BODY_BYTES} bytes"),
     },
@@ -228,6 +229,9 @@ def livekit_webhook() -> Response[dict[str, Any]]:
     except webhook.WebhookRejected as exc:
         logger.warning("webhook rejected", extra={"reason": str(exc)})
         return _error(HTTPStatus.UNAUTHORIZED, "not a webhook signed by this LiveKit project")
+    except webhook.WebhookMalformed as exc:
+        logger.warning("signed webhook is not a WebhookEvent", extra={"reason": str(exc)})
+        return _error(HTTPStatus.BAD_REQUEST, "the body is not a LiveKit WebhookEvent")
     result = webhook.on_event(verified, waits.WaitTokens.from_config(), waits.resume)
     ack = WebhookAck(event=result.event, resumed=result.resumed)
     return Response(

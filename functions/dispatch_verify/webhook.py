@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from google.protobuf import json_format
 from livekit import api
 
 from dispatch_verify import clock
@@ -29,6 +30,10 @@ class WebhookRejected(Exception):
     """Not a webhook LiveKit signed for this API key (missing, forged, tampered or expired)."""
 
 
+class WebhookMalformed(Exception):
+    """Signed, but not a ``WebhookEvent`` (the API answers 400)."""
+
+
 @dataclass(frozen=True)
 class WebhookResult:
     event: str
@@ -43,10 +48,15 @@ def verify(body: str, authorization: str | None, credentials: LiveKitCredentials
         api.TokenVerifier(credentials.api_key, credentials.api_secret.get_secret_value())
     )
     try:
-        return receiver.receive(body, authorization)
+        event = receiver.receive(body, authorization)
+    except json_format.ParseError as exc:  # the signature held: the body is not a WebhookEvent
+        raise WebhookMalformed(str(exc)) from None
     except Exception as exc:  # livekit-api raises bare Exception (hash) and PyJWT/ValueError errors
         # The reason names the check that failed (expired, signature, hash), never the token.
         raise WebhookRejected(f"{type(exc).__name__}: {exc}") from None
+    if not event.event:
+        raise WebhookMalformed("no event name")
+    return event
 
 
 def on_event(event: api.WebhookEvent, tokens: WaitTokens, resume: Resume) -> WebhookResult:

@@ -1,0 +1,154 @@
+"""The wait resumed by LiveKit webhooks, with polling as the safety net: real ASL, real handlers.
+
+The simulator's webhooks go to the API function's ``POST /livekit/webhook`` (as API Gateway proxy
+events), which resumes the "Await agent" task with SendTaskSuccess. Times are the virtual clock's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import boto3
+import pytest
+
+from sandbox.clock import VirtualClock
+from sandbox.livekit_sim import LiveKitSimulator
+from sandbox.local_api import LocalApi
+from sandbox.runner import ExecutionResult, LocalEngine
+from tests.integration.conftest import request
+
+POLL_S = 3
+
+
+@pytest.fixture
+def api(engine: LocalEngine) -> LocalApi:
+    return LocalApi(engine)
+
+
+@pytest.fixture
+def webhooks(sim: LiveKitSimulator, api: LocalApi) -> Iterator[LiveKitSimulator]:
+    """The simulator, sending its webhooks to the API function (set_webhook again to drop some)."""
+    sim.set_webhook(api.deliver_webhook)
+    yield sim
+    sim.set_webhook(None)
+
+
+def epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def wakes(result: ExecutionResult) -> list[str]:
+    """How each wait ended, in order: "webhook", "look", or the error (States.Timeout, ...)."""
+    found = []
+    for event in result.history:
+        details = event.get("stateEnteredEventDetails") or {}
+        if details.get("name") == "Check participants":
+            wake = json.loads(details["input"]).get("wake") or {}
+            found.append(wake.get("by") or wake.get("Error") or "none")
+    return found
+
+
+def detection_lag_s(result: ExecutionResult) -> float:
+    """From the agent's join (LiveKit's joined_at) to the check that saw it."""
+    assert result.output is not None, result.cause
+    return epoch(result.output["finished_at"]) - epoch(result.output["agent_joined_at"])
+
+
+def waiting_tokens(engine: LocalEngine) -> list[dict[str, Any]]:
+    table = engine.function("AwaitAgentFunction").environment["WAIT_TABLE_NAME"]
+    return list(boto3.client("dynamodb", region_name=engine.region).scan(TableName=table)["Items"])
+
+
+def test_a_webhook_ends_the_wait_as_soon_as_the_agent_joins(
+    webhooks: LiveKitSimulator, engine: LocalEngine
+) -> None:
+    # Given an agent asleep for 10 s, and webhooks delivered
+    webhooks.set_agent("sleepy-agent", "wake:10")
+
+    # When a dispatch is verified with a 3 s poll interval
+    result = engine.run(request("room-hook", "sleepy-agent", poll_interval_s=POLL_S))
+
+    # Then the participant_joined webhook resumed the wait: the agent was seen within a fraction of a
+    # poll interval of its join, on the first dispatch, and no token was left behind
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output is not None and result.output["attempts"] == 1
+    assert wakes(result)[-1] == "webhook"
+    assert set(wakes(result)[:-1]) <= {"States.Timeout"}
+    assert 0 <= detection_lag_s(result) <= 0.3
+    assert waiting_tokens(engine) == []
+    assert webhooks.max_live_dispatches("room-hook", "sleepy-agent") == 1
+
+
+def test_with_every_webhook_lost_the_agent_is_still_verified_by_polling(
+    webhooks: LiveKitSimulator, engine: LocalEngine, api: LocalApi
+) -> None:
+    # Given the same sleeping agent, but every webhook dropped
+    webhooks.set_webhook(api.deliver_webhook, drop=1.0)
+    webhooks.set_agent("sleepy-agent", "wake:10")
+
+    # When a dispatch is verified
+    result = engine.run(request("room-lost", "sleepy-agent", poll_interval_s=POLL_S))
+
+    # Then every wait ended by its timeout and the check after it found the agent: later, still right
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output is not None and result.output["attempts"] == 1
+    assert set(wakes(result)) == {"States.Timeout"}
+    assert 0 <= detection_lag_s(result) <= POLL_S + 0.2
+    assert [r.deliveries for r in webhooks.webhooks] == [0] * len(webhooks.webhooks)
+    assert any(r.event == "participant_joined" for r in webhooks.webhooks)
+
+
+def test_duplicated_webhooks_verify_once(
+    webhooks: LiveKitSimulator, engine: LocalEngine, api: LocalApi
+) -> None:
+    # Given every webhook delivered twice
+    webhooks.set_webhook(api.deliver_webhook, duplicate=1.0)
+    webhooks.set_agent("sleepy-agent", "wake:5")
+
+    # When a dispatch is verified
+    result = engine.run(request("room-twice", "sleepy-agent", poll_interval_s=POLL_S))
+
+    # Then the first delivery resumed the wait and the second found nothing to resume: one verified
+    # outcome, one dispatch, no failed step, no token left
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output is not None and result.output["attempts"] == 1
+    assert wakes(result)[-1] == "webhook"
+    assert not [e for e in result.history if e["type"] in ("TaskFailed", "LambdaFunctionFailed")]
+    joined = [r for r in webhooks.webhooks if r.event == "participant_joined"]
+    assert [r.deliveries for r in joined] == [2]
+    assert waiting_tokens(engine) == []
+    assert webhooks.max_live_dispatches("room-twice", "sleepy-agent") == 1
+
+
+def test_an_agent_of_another_name_joining_does_not_end_the_wait(
+    webhooks: LiveKitSimulator, engine: LocalEngine, clock: VirtualClock
+) -> None:
+    # Given our agent never wakes, and 2 s into the wait an agent of another name joins the room
+    webhooks.set_agent("ghost-agent", "never")
+    start, joined = clock.now(), []
+
+    def other_agent_joins(now: float) -> None:
+        if not joined and now >= start + 2:
+            joined.append(now)
+            names = {"lk.agent.name": "other-agent", "lk.agent_name": "other-agent"}
+            webhooks.add_participant("room-other", "agent-other", kind="AGENT", attributes=names)
+
+    unsubscribe = clock.subscribe(other_agent_joins)
+
+    # When our agent is awaited with one attempt of 6 s
+    try:
+        result = engine.run(
+            request("room-other", "ghost-agent", poll_interval_s=POLL_S, join_timeout_s=6, max_attempts=1)
+        )
+    finally:
+        unsubscribe()
+
+    # Then the other agent's participant_joined was delivered but resumed nothing: every wait ran to
+    # its timeout, and the request escalates
+    assert joined, "the other agent never joined"
+    assert any(r.event == "participant_joined" and r.deliveries == 1 for r in webhooks.webhooks)
+    assert result.status == "FAILED"
+    assert set(wakes(result)) == {"States.Timeout"}
