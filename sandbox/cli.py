@@ -208,6 +208,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_sim(args: argparse.Namespace) -> int:
     from sandbox.livekit_sim import LiveKitSimulator, parse_behaviour
+    from sandbox.livekit_sim.webhooks import check_share, check_url
 
     agents: dict[str, str] = {}
     for item in args.agent or []:
@@ -220,6 +221,23 @@ def cmd_sim(args: argparse.Namespace) -> int:
             raise UsageError(f"--agent {item}: {exc}") from exc
         agents[name] = behaviour
     sip_answers = sip_answers_of(args.sip or [])
+    shares = {"drop": 0.0, "duplicate": 0.0}
+    for name, text in (("drop", args.webhook_drop), ("duplicate", args.webhook_duplicate)):
+        if text is None:
+            continue
+        if args.webhook_url is None:
+            raise UsageError(f"--webhook-{name} needs --webhook-url")
+        try:
+            shares[name] = check_share(name, float(text))
+        except ValueError:
+            raise UsageError(f"--webhook-{name} expects a share between 0 and 1, got {text!r}") from None
+    if args.webhook_url is not None:
+        try:
+            check_url(args.webhook_url)
+        except ValueError:
+            raise UsageError(
+                f"--webhook-url expects an http:// or https:// URL with a host, got {args.webhook_url!r}"
+            ) from None
     sim = LiveKitSimulator(
         RealClock(),
         api_key=args.api_key,
@@ -229,9 +247,12 @@ def cmd_sim(args: argparse.Namespace) -> int:
         sip_answers=sip_answers,
         sip_trunks=tuple(args.sip_trunk or ()),
     )
+    if args.webhook_url is not None:
+        sim.set_webhook(args.webhook_url, drop=shares["drop"], duplicate=shares["duplicate"])
     try:
         url = sim.start(port=args.port)
     except OSError as exc:
+        sim.stop()
         raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from exc
     print(f"LiveKit simulator listening on {url}", flush=True)
     print(
@@ -241,6 +262,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
     print(f"  auto-create rooms: {not args.no_auto_create}", flush=True)
     trunks = ", ".join(sorted(sim.sip_trunks))
     print(f"  SIP trunks: {trunks}; answers: {sip_answers or '(every number answers)'}", flush=True)
+    if args.webhook_url is None:
+        print("  webhooks: off (--webhook-url URL sends them)", flush=True)
+    else:
+        drop, duplicate = shares["drop"], shares["duplicate"]
+        print(f"  webhooks: POST {args.webhook_url} (drop {drop:g}, duplicate {duplicate:g})", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -358,6 +384,19 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         metavar="ID",
         help="an outbound trunk id CreateSIPParticipant accepts, besides ST_simtrunk (repeatable)",
+    )
+    sim.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="POST LiveKit webhooks (room_started, room_finished, participant_joined/left) to URL",
+    )
+    sim.add_argument(
+        "--webhook-drop", metavar="SHARE", help="share of webhooks never sent, 0..1 (0; needs --webhook-url)"
+    )
+    sim.add_argument(
+        "--webhook-duplicate",
+        metavar="SHARE",
+        help="share of webhooks sent twice, 0..1 (0; needs --webhook-url)",
     )
     sim.set_defaults(func=cmd_sim)
 

@@ -95,7 +95,8 @@ def check_share(name: str, value: Any) -> float:
 
 
 def check_url(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
+    parts = urllib.parse.urlsplit(url)  # ValueError for a malformed IPv6 host
+    parts.port  # noqa: B018 - ValueError for a port that is not a number in range
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"webhook URL must be http:// or https:// with a host, got {url!r}")
     return url
