@@ -57,3 +57,47 @@ def test_the_get_sample_alone_is_not_found(deployed: None, lambda_context: Lambd
 
     # Then it is 404
     assert answer["statusCode"] == 404
+
+
+def test_the_webhook_sample_replayed_later_is_refused(
+    deployed: None, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the captured webhook sample, whose 5-minute signature expired long ago, and the key pair
+    # it was signed with
+    monkeypatch.setenv("LIVEKIT_URL", "https://example.livekit.cloud")
+    monkeypatch.setenv("LIVEKIT_API_KEY", "APIkey123")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "not-a-real-secret")
+    event = load_event("api_livekit_webhook")
+
+    # When the function runs on it
+    answer = api.lambda_handler(event, lambda_context)
+
+    # Then it is refused as a replay would be: 401, whatever the body says
+    assert answer["statusCode"] == 401
+    assert "participant_joined" in event["body"]
+
+
+def test_the_webhook_sample_freshly_signed_is_accepted(
+    deployed: None, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the webhook sample's body signed now (what `sam local invoke` needs: see README), and the
+    # wait table from the template
+    from sandbox.livekit_sim.webhooks import signed_headers
+
+    monkeypatch.setenv("LIVEKIT_URL", "https://example.livekit.cloud")
+    monkeypatch.setenv("LIVEKIT_API_KEY", "APIkey123")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "not-a-real-secret")
+    monkeypatch.setenv(
+        "WAIT_TABLE_NAME", create_table(Template.load(TEMPLATE), boto3.Session(), "WaitTokenTable")
+    )
+    event = load_event("api_livekit_webhook")
+    event["headers"]["Authorization"] = signed_headers(event["body"], "APIkey123", "not-a-real-secret")[
+        "Authorization"
+    ]
+
+    # When the function runs on it
+    answer = api.lambda_handler(event, lambda_context)
+
+    # Then the agent's join is accepted (no workflow awaited it here)
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"]) == {"event": "participant_joined", "resumed": 0}
