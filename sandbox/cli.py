@@ -17,10 +17,13 @@ import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox import progress
 from sandbox.clock import RealClock
+
+if TYPE_CHECKING:
+    from sandbox.livekit_sim import LiveKitSimulator
 
 EXIT_VERIFIED, EXIT_USAGE, EXIT_ESCALATED = 0, 1, 2
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
@@ -100,14 +103,28 @@ def livekit_from_env() -> dict[str, str]:
 
 
 def execute(
-    livekit: dict[str, str], payload: dict[str, Any], *, name: str, timeout_s: float
+    livekit: dict[str, str],
+    payload: dict[str, Any],
+    *,
+    name: str,
+    timeout_s: float,
+    sim: LiveKitSimulator | None = None,
 ) -> dict[str, Any]:
+    """Run one execution on the local engine; an embedded ``sim`` sends its webhooks to the API
+    function's ``POST /livekit/webhook``, as a LiveKit project configured with the stack's URL does."""
+    from sandbox.local_api import LocalApi
     from sandbox.runner import LocalEngine
 
     clock = RealClock()
     with LocalEngine(clock, livekit, template_path=str(TEMPLATE)) as engine:
-        arn = engine.start(payload, name=name)
-        result = engine.wait(arn, timeout_s=timeout_s, on_event=progress.printer(sys.stderr, clock.now))
+        if sim is not None:
+            sim.set_webhook(LocalApi(engine).deliver_webhook)
+        try:
+            arn = engine.start(payload, name=name)
+            result = engine.wait(arn, timeout_s=timeout_s, on_event=progress.printer(sys.stderr, clock.now))
+        finally:
+            if sim is not None:
+                sim.set_webhook(None)
     return outcome_of(result)
 
 
@@ -149,7 +166,7 @@ def cmd_heartbeat(args: argparse.Namespace) -> int:
                 flush=True,
             )
             livekit = {"url": sim.url, "api_key": sim.api_key, "api_secret": sim.api_secret}
-            outcome = execute(livekit, heartbeat_input(agent), name=name, timeout_s=budget)
+            outcome = execute(livekit, heartbeat_input(agent), name=name, timeout_s=budget, sim=sim)
     if args.json:
         print(json.dumps(outcome, separators=(",", ":")))
     else:
@@ -164,7 +181,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     agents = {"sleepy-agent": f"wake:{args.wake}", "ghost-agent": "never"}
     with LiveKitSimulator(clock, agents=agents) as sim:
         livekit = {"url": sim.url, "api_key": sim.api_key, "api_secret": sim.api_secret}
-        print(f"LiveKit simulator at {sim.url}; agents: {agents}\n", flush=True)
+        print(f"LiveKit simulator at {sim.url}; agents: {agents}", flush=True)
+        print(
+            "Its webhooks go to the API's POST /livekit/webhook: a participant_joined of the awaited\n"
+            "agent resumes the waiting workflow at once; without one it checks every poll interval.\n",
+            flush=True,
+        )
         stamp = time.strftime("%H%M%S")
         print(
             f"1) 'sleepy-agent' is asleep and wakes about {args.wake} s after its first dispatch.", flush=True
@@ -179,6 +201,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             },
             name=f"demo-sleepy-{stamp}",
             timeout_s=120,
+            sim=sim,
         )
         print(json.dumps(first, indent=2), flush=True)
         print(
@@ -194,6 +217,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             },
             name=f"demo-ghost-{stamp}",
             timeout_s=120,
+            sim=sim,
         )
         print("Escalation bundle (published to SNS and EventBridge):", flush=True)
         print(json.dumps(second.get("escalation", second), indent=2), flush=True)

@@ -323,6 +323,8 @@ def serve(
             LocalEngine(clock, livekit, template_path=template_path) as engine,
             LocalApiServer(LocalApi(engine), host, port) as server,
         ):
+            if sim is not None:  # LiveKit's webhooks, as a project configured with the API's URL sends them
+                sim.set_webhook(server.api.deliver_webhook)
             out(f"dispatch API listening on {server.url}")
             out(f"  curl -s -X POST {server.url}/dispatches -H 'Content-Type: application/json' \\")
             out('       -d \'{"room": "demo-room", "agent_name": "sleepy-agent"}\'')

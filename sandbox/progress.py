@@ -24,6 +24,13 @@ def describe(event: dict[str, Any], started: float, now: float) -> str | None:
         state = json.loads((event.get("stateEnteredEventDetails") or {}).get("input") or "{}")
         seconds = state.get("request", {}).get("options", {}).get("poll_interval_s")
         return f"{elapsed} waiting {seconds} s for the agent (durable Wait state, no process held)"
+    if (
+        kind == "TaskStateEntered"
+        and (event.get("stateEnteredEventDetails") or {}).get("name") == "Await agent"
+    ):
+        state = json.loads((event.get("stateEnteredEventDetails") or {}).get("input") or "{}")
+        seconds = state.get("request", {}).get("options", {}).get("poll_interval_s")
+        return f"{elapsed} awaiting the agent: its join webhook, or a check in {seconds} s (no process held)"
     if kind == "TaskFailed":
         details = event.get("taskFailedEventDetails") or {}
         return f"{elapsed} step failed: {details.get('error')} (the state machine decides: retry or escalate)"
@@ -55,6 +62,15 @@ def _describe_exit(name: str, state: dict[str, Any], elapsed: str) -> str | None
             else f"stale dispatch cancelled, dispatch #{len(attempts)} created"
         )
         return f"{elapsed} {verb}: {latest.get('dispatch_id')} (attempt {len(attempts)})"
+    if name == "Await agent":
+        wake = state.get("wake") or {}
+        if wake.get("by") == "webhook":
+            return (
+                f"{elapsed} participant_joined webhook for {wake.get('agent_identity')}: wait resumed at once"
+            )
+        if wake.get("by") == "look":
+            return f"{elapsed} {wake.get('agent_identity')} was already in the room: wait resumed at once"
+        return None
     if name == "Check participants" and check:
         seen = ", ".join(
             f"{p.get('identity')}({p.get('kind')}{'/' + p['agent_name'] if p.get('agent_name') else ''})"

@@ -17,6 +17,7 @@ import pytest
 from sandbox.clock import VirtualClock
 from sandbox.livekit_sim import LiveKitSimulator
 from sandbox.local_api import LocalApi
+from sandbox.progress import describe
 from sandbox.runner import ExecutionResult, LocalEngine
 from tests.integration.conftest import request
 
@@ -80,6 +81,10 @@ def test_a_webhook_ends_the_wait_as_soon_as_the_agent_joins(
     assert 0 <= detection_lag_s(result) <= 0.3
     assert waiting_tokens(engine) == []
     assert webhooks.max_live_dispatches("room-hook", "sleepy-agent") == 1
+    # And the progress a user sees says so
+    lines = [line for event in result.history if (line := describe(event, 0, 0))]
+    assert any("awaiting the agent: its join webhook, or a check in 3 s" in line for line in lines)
+    assert any("participant_joined webhook for agent-AJ_" in line for line in lines)
 
 
 def test_with_every_webhook_lost_the_agent_is_still_verified_by_polling(
