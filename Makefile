@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint fmt clean openapi
+.PHONY: demo test lint fmt clean openapi bench-wait
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ lint: $(STAMP)
 # docs/openapi.json is generated from the API's code (a test fails when it is stale).
 openapi: $(STAMP)
 	PYTHONPATH=functions $(BIN)/python -m dispatch_verify.api > docs/openapi.json
+
+# Detection lag, webhooks against polling only (virtual clock); figures also in bench/wait_latency.json.
+bench-wait: $(STAMP)
+	$(BIN)/python -m bench.wait_latency --json bench/wait_latency.json
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

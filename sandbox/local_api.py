@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import importlib
 import json
-import os
 import re
 import threading
 import time
@@ -148,8 +147,7 @@ class LocalApi:
             memory_limit_in_mb=target.memory_mb,
             timeout_s=target.timeout_s,
         )
-        with self._lock:
-            os.environ.update(target.environment)
+        with self._lock, self.engine.handler_call(target):
             return handler(event, context)
 
     def deliver_webhook(self, body: str, headers: dict[str, str]) -> int:

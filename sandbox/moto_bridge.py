@@ -61,6 +61,7 @@ _INTERPRETER_LOG = logging.getLogger("moto.stepfunctions.parser.asl.component.ev
 _WAIT_SLICE_S = 1.0  # a Wait sleeps in slices so that StopExecution ends it within a slice
 CALLBACK_SLICE_S = 0.1  # virtual seconds a callback wait advances at a time (its detection grain)
 _CALLBACK_GRACE_S = 0.002  # real seconds other threads get between two steps (SendTaskSuccess)
+_STOPPED_WAIT_MARGIN_S = 30.0
 _callback_wait = threading.local()  # set while a .waitForTaskToken task's timeout is being set up
 
 
@@ -269,10 +270,11 @@ class MotoBridge:
                 _callback_wait.active = False
 
         def wait_for_token(_state: Any, timeout_seconds: float, callback_endpoint: Any) -> Any:
-            # Ends with the outcome, at the virtual deadline (the outer timeout has fired), or after
-            # as much real time (a stopped execution's clock may never reach the deadline).
+            # Ends with the outcome, at the virtual deadline (the outer timeout has fired), or, for a
+            # stopped execution whose clock may never get there, after as much real time plus a
+            # margin (not less: handlers run in real time, a cold one takes seconds).
             virtual_deadline = bridge.clock.now() + timeout_seconds
-            real_deadline = time.monotonic() + timeout_seconds
+            real_deadline = time.monotonic() + timeout_seconds + _STOPPED_WAIT_MARGIN_S
             while True:
                 outcome = callback_endpoint.wait(timeout=CALLBACK_SLICE_S)
                 if outcome is not None:

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,6 +210,11 @@ class LocalEngine:
             return
         step_clock.set_clock(self.clock.now)
         self._exit.callback(step_clock.reset_clock)
+
+    def handler_call(self, target: LambdaTarget) -> AbstractContextManager[None]:
+        """Wrap a call of ``target``'s handler made outside Step Functions (the API behind API
+        Gateway): its environment, its output kept in ``lambda_output``, and closing waits for it."""
+        return self._around_handler(target)
 
     @contextmanager
     def _around_handler(self, target: LambdaTarget) -> Iterator[None]:

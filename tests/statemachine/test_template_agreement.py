@@ -205,10 +205,14 @@ def test_the_stack_outputs_what_a_caller_and_an_operator_need(template: dict[str
     outputs = {name: output["Value"] for name, output in template["Outputs"].items()}
 
     # When they are read
-    # Then they name the state machine to start, and the topic and bus escalations arrive on
+    # Then they name the state machine to start, the URLs to call and to give LiveKit for its
+    # webhooks, and the topic and bus escalations arrive on
     assert outputs == {
         "DispatchApiUrl": {
             "Fn::Sub": "https://${DispatchApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/v1/dispatches"
+        },
+        "LiveKitWebhookUrl": {
+            "Fn::Sub": "https://${DispatchApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/v1/livekit/webhook"
         },
         "DispatchLedgerTableName": {"Ref": "DispatchLedgerTable"},
         "DashboardUrl": {
