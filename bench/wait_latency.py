@@ -6,10 +6,10 @@ the simulator's clock) to the "Check participants" that saw it, i.e. the workflo
 Two variants, the same scenarios: the simulator's webhooks delivered to ``POST /livekit/webhook``,
 and every webhook dropped (polling only).
 
-On the virtual clock (default) the engine advances time in steps of ``CALLBACK_SLICE_S`` while a
-callback task waits, so the webhook variant's lag is bounded by that step, not by network or Lambda
-latency. ``--real`` runs fewer scenarios on wall time (agents sleeping 1-3 s, 2 s poll interval):
-there the lag includes the simulator's 20 ms tick, the webhook handler and moto's Step Functions.
+On the virtual clock (default) a waiting callback task moves time straight to the simulator's next
+event, and handlers take no virtual time, so the webhook variant's lag there is the workflow's own
+steps only (no network, no Lambda latency). ``--real`` runs fewer scenarios on wall time (agents
+sleeping 1-3 s, 2 s poll interval): there the lag includes the simulator's 20 ms tick, the webhook handler and moto's Step Functions.
 
     python -m bench.wait_latency [--runs N] [--seed S] [--real] [--json PATH]
 """
@@ -29,7 +29,6 @@ from typing import Any
 from sandbox.clock import RealClock, VirtualClock
 from sandbox.livekit_sim import LiveKitSimulator
 from sandbox.local_api import LocalApi
-from sandbox.moto_bridge import CALLBACK_SLICE_S
 from sandbox.runner import ExecutionResult, LocalEngine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     low, high, poll_s = (1.0, 3.0, 2) if args.real else (5.0, 15.0, 3)
     sleeps = [rng.uniform(low, high) for _ in range(runs)]
-    clock_name = "real time" if args.real else f"virtual clock (callback step {CALLBACK_SLICE_S} s)"
+    clock_name = "real time" if args.real else "virtual clock"
     print(
         f"detection lag: agent join -> workflow leaves its wait; {runs} runs per variant, agents asleep "
         f"{low:.0f}-{high:.0f} s (seed {args.seed}), poll interval {poll_s} s, {clock_name}",

@@ -41,6 +41,7 @@ class VirtualClock:
         self._now = start
         self._lock = threading.Lock()
         self._subscribers: list[tuple[object, Callable[[float], None]]] = []
+        self._horizons: list[tuple[object, Callable[[], float | None]]] = []
 
     def now(self) -> float:
         with self._lock:
@@ -70,3 +71,24 @@ class VirtualClock:
                 self._subscribers = [e for e in self._subscribers if e is not entry]
 
         return unsubscribe
+
+    def add_horizon(self, next_event_at: Callable[[], float | None]) -> Callable[[], None]:
+        """Tell whoever waits on this clock when something next happens (a simulated world's next
+        scheduled event), so that a long wait can jump there instead of crawling. Returns the
+        function that removes it (idempotent)."""
+        entry = (object(), next_event_at)
+        with self._lock:
+            self._horizons.append(entry)
+
+        def remove() -> None:
+            with self._lock:
+                self._horizons = [e for e in self._horizons if e is not entry]
+
+        return remove
+
+    def next_event_at(self) -> float | None:
+        """The earliest time a horizon announces (None: nobody expects anything)."""
+        with self._lock:
+            horizons = [fn for _, fn in self._horizons]
+        times = [t for t in (fn() for fn in horizons) if t is not None]
+        return min(times, default=None)

@@ -14,10 +14,11 @@ Touch points, all installed by ``MotoBridge.install`` and restored by ``uninstal
 - on a virtual clock (one with ``advance``), the timeout of ``.waitForTaskToken`` tasks ("Await
   agent": ``TimeoutSeconds``/``TimeoutSecondsPath``) runs on the clock: ``ExecutionState.
   _evaluate_with_timeout`` of such a task waits on a ``_ClockEvent`` (through the ``threading`` that
-  ``execute_state`` sees), which advances the clock in ``CALLBACK_SLICE_S`` steps while no handler
-  call is in flight, so that the simulator's events (and its webhooks) happen as time passes; and
-  ``StateTaskServiceCallback._wait_for_task_token_timeout`` ends at the same virtual deadline. On a
-  real clock both stay moto's own (real time). ``SendTaskSuccess`` ends either wait at once.
+  ``execute_state`` sees), which, once the task's handler has returned and while no other runs,
+  moves the clock to the next event the clock's horizons announce (so the simulator's join, and
+  its webhook, happen on time) or by ``_CALLBACK_MAX_STEP_S`` towards the deadline;
+  ``StateTaskServiceCallback._wait_for_task_token_timeout`` ends at the same deadline. On a real
+  clock both stay moto's own (real time). ``SendTaskSuccess`` ends either wait at once.
 
 ``OutputCapture`` (no moto involved) keeps what handlers print or log, as Lambda keeps a function's
 stdout/stderr in its log instead of a terminal.
@@ -59,8 +60,11 @@ from sandbox.clock import Clock
 MOTO_VERSION = "5.2.5"
 _INTERPRETER_LOG = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
 _WAIT_SLICE_S = 1.0  # a Wait sleeps in slices so that StopExecution ends it within a slice
-CALLBACK_SLICE_S = 0.1  # virtual seconds a callback wait advances at a time (its detection grain)
-_CALLBACK_GRACE_S = 0.002  # real seconds other threads get between two steps (SendTaskSuccess)
+CALLBACK_SLICE_S = 0.1  # real seconds between two looks of a callback task's inner wait
+_CALLBACK_GRACE_S = 0.002  # real seconds between two looks at a callback wait's event
+_QUIET_S = 0.02  # real seconds after a handler call before a callback wait moves the clock
+_CALLBACK_MAX_STEP_S = 1.0  # virtual seconds a callback wait moves at most at a time
+_NO_HANDLER_S = 1.0  # real seconds a callback wait waits for its task's handler to run
 _STOPPED_WAIT_MARGIN_S = 30.0
 _callback_wait = threading.local()  # set while a .waitForTaskToken task's timeout is being set up
 
@@ -130,13 +134,18 @@ class _ClockTime:
 
 
 class _ClockEvent:
-    """A ``threading.Event`` whose ``wait(timeout)`` counts the timeout on a virtual clock, advancing
-    it in ``CALLBACK_SLICE_S`` steps, but only while no handler call is in flight (a Lambda runs in
-    real time: the clock must not race ahead of it)."""
+    """A ``threading.Event`` whose ``wait(timeout)`` counts the timeout on a virtual clock.
+
+    While no handler runs (and none ended in the last ``_QUIET_S`` of real time, so that moto can
+    take in what it did, e.g. a SendTaskSuccess), the clock moves straight to the next thing that
+    happens: the earliest event the clock's horizons announce (the simulator's next join, whose
+    webhook may end the wait), else the deadline. A handler runs in real time: the clock stands still.
+    """
 
     def __init__(self, bridge: MotoBridge) -> None:
         self._bridge = bridge
         self._event = threading.Event()
+        self._calls_before = bridge.calls_ended()
 
     def set(self) -> None:
         self._event.set()
@@ -152,14 +161,27 @@ class _ClockEvent:
             return self._event.wait()
         clock = self._bridge.clock
         deadline = clock.now() + timeout
+        started = time.monotonic()
         while not self._event.wait(_CALLBACK_GRACE_S):
-            if self._bridge.calls_in_flight():
+            if self._bridge.busy() or not self._task_handler_returned(started):
                 continue
-            remaining = deadline - clock.now()
-            if remaining <= 0:
+            now = clock.now()
+            if now >= deadline:
                 return self._event.is_set()
-            clock.sleep(min(CALLBACK_SLICE_S, remaining))
+            step = min(deadline - now, _CALLBACK_MAX_STEP_S)
+            next_event_at = getattr(clock, "next_event_at", lambda: None)()
+            if next_event_at is not None:
+                step = min(step, max(0.0, next_event_at - now))
+            clock.sleep(step)
         return True
+
+    def _task_handler_returned(self, started: float) -> bool:
+        """The task's own Lambda (which records the token) has run: time may pass for the wait. One
+        execution at a time runs on a virtual clock, so the next call to end is that one (or, for a
+        task that invokes no Lambda, give up waiting for it after ``_NO_HANDLER_S``)."""
+        if self._bridge.calls_ended() > self._calls_before:
+            return True
+        return time.monotonic() - started > _NO_HANDLER_S
 
 
 class _TimeoutThreading:
@@ -198,6 +220,7 @@ class MotoBridge:
         *,
         around: Around | None = None,
         route_callback_polling: bool = False,
+        busy: Callable[[], bool] | None = None,
     ) -> None:
         self.clock = clock
         self._resolve = resolve
@@ -208,6 +231,9 @@ class MotoBridge:
         self._saved_log_level = logging.NOTSET
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
+        self._last_call_ended = 0.0
+        self._calls_ended = 0
+        self._busy = busy
 
     # -- install / uninstall -------------------------------------------------------------------
     def install(self) -> None:
@@ -287,10 +313,16 @@ class MotoBridge:
         callback_task = state_task_service_callback.StateTaskServiceCallback
         self._patch(callback_task, "_wait_for_task_token_timeout", wait_for_token)
 
-    def calls_in_flight(self) -> int:
-        """Handler calls running now (the clock of a callback wait stands still meanwhile)."""
+    def calls_ended(self) -> int:
         with self._in_flight_lock:
-            return self._in_flight
+            return self._calls_ended
+
+    def busy(self) -> bool:
+        """A handler runs, or ended less than ``_QUIET_S`` ago: a callback wait's clock stands still.
+        ``busy`` given to the constructor also counts (the engine's calls outside Step Functions)."""
+        with self._in_flight_lock:
+            mine = self._in_flight > 0 or time.monotonic() - self._last_call_ended < _QUIET_S
+        return mine or (self._busy is not None and self._busy())
 
     def _patch(self, owner: Any, name: str, value: Any) -> None:
         self._saved.append((owner, name, owner.__dict__[name]))
@@ -340,6 +372,8 @@ class MotoBridge:
         finally:
             with self._in_flight_lock:
                 self._in_flight -= 1
+                self._calls_ended += 1
+                self._last_call_ended = time.monotonic()
         try:
             return json.dumps(result).encode("utf-8")
         except (TypeError, ValueError) as exc:  # what Lambda says of a result it cannot serialise

@@ -8,6 +8,7 @@ logging streams, the steps' clock, moto's internals) is restored on exit.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 from moto import mock_aws
 
 from sandbox.clock import Clock
@@ -29,6 +31,7 @@ from sandbox.template import ACCOUNT_ID, Stack, Template, function_arn, provisio
 
 _POLL_S = 0.02  # real time between two looks at a running execution
 _CAPTURE = "local-engine-capture"
+_QUIET_S = 0.02  # real seconds after a handler call before a callback wait's virtual clock moves
 _DRAIN_S = 10.0  # how long closing waits for handler calls in flight
 
 
@@ -92,6 +95,7 @@ class LocalEngine:
         self._output_lock = threading.Lock()
         self._in_flight = threading.Condition()
         self._calls, self._closing = 0, False
+        self._last_call_end = 0.0
         self._exit = ExitStack()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -121,7 +125,8 @@ class LocalEngine:
         )
         mock.start()
         self._exit.callback(mock.stop)
-        self.session = boto3.Session(region_name=self.region)
+        # One botocore session for every engine of the process: it keeps the parsed service models.
+        self.session = boto3.Session(botocore_session=_botocore_session(), region_name=self.region)
         self.sfn = self.session.client("stepfunctions")
 
         functions = self.template.functions()
@@ -160,7 +165,7 @@ class LocalEngine:
             self._capture: OutputCapture | None = capture
         else:
             self._capture = None
-        bridge = MotoBridge(self.clock, self._targets.get, around=self._around_handler)
+        bridge = MotoBridge(self.clock, self._targets.get, around=self._around_handler, busy=self._busy)
         bridge.install()
         self._exit.callback(bridge.uninstall)
         self.bridge = bridge
@@ -211,6 +216,12 @@ class LocalEngine:
         step_clock.set_clock(self.clock.now)
         self._exit.callback(step_clock.reset_clock)
 
+    def _busy(self) -> bool:
+        """A handler call (a step or the API, e.g. a webhook's SendTaskSuccess) runs or has just
+        ended: the clock of a callback wait stands still until moto has taken in what it did."""
+        with self._in_flight:
+            return self._calls > 0 or time.monotonic() - self._last_call_end < _QUIET_S
+
     def handler_call(self, target: LambdaTarget) -> AbstractContextManager[None]:
         """Wrap a call of ``target``'s handler made outside Step Functions (the API behind API
         Gateway): its environment, its output kept in ``lambda_output``, and closing waits for it."""
@@ -232,6 +243,7 @@ class LocalEngine:
         finally:
             with self._in_flight:
                 self._calls -= 1
+                self._last_call_end = time.monotonic()
                 self._in_flight.notify_all()
 
     def _keep_output(self, lines: list[str]) -> None:
@@ -348,6 +360,11 @@ class LocalEngine:
             for message in messages:
                 bodies.append(json.loads(message["Body"]))
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@functools.cache
+def _botocore_session() -> botocore.session.Session:
+    return botocore.session.get_session()
 
 
 def _result(execution_arn: str, described: dict[str, Any], history: list[dict[str, Any]]) -> ExecutionResult:

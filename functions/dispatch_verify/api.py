@@ -12,7 +12,6 @@ import json
 from http import HTTPStatus
 from typing import Annotated, Any
 
-import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -22,7 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from dispatch_verify import config, waits, webhook
+from dispatch_verify import aws, config, waits, webhook
 from dispatch_verify.errors import Cause, ConfigurationError
 from dispatch_verify.ledger import AttemptRecord, Ledger, Status
 from dispatch_verify.logic.intake import IdempotencyConflict, accept_dispatch, dispatch_status
@@ -301,7 +300,7 @@ app.not_found(_no_route)
 class StepFunctionsExecutions:
     def __init__(self, state_machine_arn: str, client: Any | None = None) -> None:
         self.state_machine_arn = state_machine_arn
-        self._client = client or boto3.client("stepfunctions")
+        self._client = client or aws.client("stepfunctions")
 
     def start(self, name: str, payload: dict[str, Any]) -> str:
         try:

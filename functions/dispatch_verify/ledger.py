@@ -16,12 +16,11 @@ import json
 from decimal import Decimal
 from typing import Any, Literal
 
-import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatch_verify import clock, config
+from dispatch_verify import aws, clock, config
 from dispatch_verify.errors import Cause
 from dispatch_verify.models import JobSeen, Outcome, ParticipantSeen, SipDetail, WorkflowState
 from dispatch_verify.observability import logger
@@ -75,7 +74,7 @@ class LedgerConflict(Exception):
 class Ledger:
     def __init__(self, table_name: str, client: Any | None = None) -> None:
         self.table_name = table_name
-        self._client = client or boto3.client("dynamodb")
+        self._client = client or aws.client("dynamodb")
 
     @classmethod
     def from_config(cls) -> Ledger | None:

@@ -17,11 +17,10 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from dispatch_verify import clock
+from dispatch_verify import aws, clock
 from dispatch_verify.errors import ConfigurationError
 from dispatch_verify.observability import logger
 
@@ -48,7 +47,7 @@ def wait_table_name() -> str:
 
 class WaitTokens:
     def __init__(self, table_name: str, resource: Any | None = None) -> None:
-        self.table = (resource or boto3.resource("dynamodb")).Table(table_name)
+        self.table = (resource or aws.client("dynamodb:resource")).Table(table_name)
 
     @classmethod
     def from_config(cls) -> WaitTokens:
@@ -107,7 +106,7 @@ class WaitTokens:
 
 def resume(task_token: str, output: dict[str, Any], client: Any | None = None) -> bool:
     """SendTaskSuccess; False when the task was already resumed or timed out (nothing to do)."""
-    sfn = client or boto3.client("stepfunctions")
+    sfn = client or aws.client("stepfunctions")
     try:
         sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
         return True

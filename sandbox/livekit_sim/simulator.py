@@ -228,7 +228,15 @@ class LiveKitSimulator:
     def _start_ticking(self) -> None:
         subscribe = getattr(self.clock, "subscribe", None)
         if callable(subscribe):
-            self._unsubscribe = subscribe(self._advance_world)
+            unsubscribe = subscribe(self._advance_world)
+            add_horizon = getattr(self.clock, "add_horizon", None)
+            remove = add_horizon(self.world.next_event_at) if callable(add_horizon) else (lambda: None)
+
+            def stop() -> None:
+                unsubscribe()
+                remove()
+
+            self._unsubscribe = stop
             return
         stopped = threading.Event()
 

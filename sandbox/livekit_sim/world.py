@@ -90,6 +90,11 @@ class World:
     def schedule(self, t: float, fn: Callable[[float], object]) -> None:
         heapq.heappush(self._events, (t, next(self._seq), fn))
 
+    def next_event_at(self) -> float | None:
+        """When the earliest scheduled event is due (a racy read of the heap's top: a hint)."""
+        events = self._events
+        return events[0][0] if events else None
+
     def advance(self) -> float:
         """Apply every event due by ``clock.now()`` in time order; return now."""
         now = float(self.clock.now())

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dispatch_verify import config
+from dispatch_verify import aws, config
 from dispatch_verify.logic.escalation import escalate
 from dispatch_verify.logic.request import recover_state
 from dispatch_verify.models import StepEvent
@@ -21,7 +20,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     step = StepEvent.model_validate(event)
     state = recover_state(step.state, step.execution_name)
     log_context(state)
-    channel = AwsEscalationChannel(config.escalation_targets(), boto3.client("sns"), boto3.client("events"))
+    channel = AwsEscalationChannel(config.escalation_targets(), aws.client("sns"), aws.client("events"))
     state = escalate(state, channel)
     assert state.escalation is not None
     logger.warning(
