@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -185,9 +186,15 @@ def test_run_with_a_call_dials_once_verified_and_exits_0_or_2_by_how_the_call_we
         "--json",
     ]
 
-    # When `run` dispatches the agent and dials each callee
-    answered = run_cli(*base, "--room", "cli-call", "--call-to", "+15550100200", env=env_for(live_sim))
-    busy = run_cli(*base, "--room", "cli-busy", "--call-to", "+15550100486", env=env_for(live_sim))
+    # When `run` dispatches the agent and dials each callee (two runs at once)
+    with ThreadPoolExecutor(2) as pool:
+        answering = pool.submit(
+            run_cli, *base, "--room", "cli-call", "--call-to", "+15550100200", env=env_for(live_sim)
+        )
+        busy_line = pool.submit(
+            run_cli, *base, "--room", "cli-busy", "--call-to", "+15550100486", env=env_for(live_sim)
+        )
+        answered, busy = answering.result(), busy_line.result()
 
     # Then the answered call exits 0 verified_and_dialled, the busy one 2 with dial_failed and the 486
     assert answered.returncode == 0, answered.stderr
