@@ -59,14 +59,19 @@ def test_the_get_sample_alone_is_not_found(deployed: None, lambda_context: Lambd
     assert answer["statusCode"] == 404
 
 
-def test_the_webhook_sample_replayed_later_is_refused(
-    deployed: None, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given the captured webhook sample, whose 5-minute signature expired long ago, and the key pair
-    # it was signed with
+@pytest.fixture
+def sample_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The LiveKit key pair the webhook sample was signed with."""
     monkeypatch.setenv("LIVEKIT_URL", "https://example.livekit.cloud")
     monkeypatch.setenv("LIVEKIT_API_KEY", "APIkey123")
     monkeypatch.setenv("LIVEKIT_API_SECRET", "not-a-real-secret")
+
+
+def test_the_webhook_sample_replayed_later_is_refused(
+    deployed: None, sample_keys: None, lambda_context: LambdaContext
+) -> None:
+    # Given the captured webhook sample, whose 5-minute signature expired long ago, and the key pair
+    # it was signed with
     event = load_event("api_livekit_webhook")
 
     # When the function runs on it
@@ -78,15 +83,12 @@ def test_the_webhook_sample_replayed_later_is_refused(
 
 
 def test_the_webhook_sample_freshly_signed_is_accepted(
-    deployed: None, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+    deployed: None, sample_keys: None, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the webhook sample's body signed now (what `sam local invoke` needs: see README), and the
     # wait table from the template
     from sandbox.livekit_sim.webhooks import signed_headers
 
-    monkeypatch.setenv("LIVEKIT_URL", "https://example.livekit.cloud")
-    monkeypatch.setenv("LIVEKIT_API_KEY", "APIkey123")
-    monkeypatch.setenv("LIVEKIT_API_SECRET", "not-a-real-secret")
     monkeypatch.setenv(
         "WAIT_TABLE_NAME", create_table(Template.load(TEMPLATE), boto3.Session(), "WaitTokenTable")
     )
