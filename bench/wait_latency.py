@@ -9,7 +9,8 @@ and every webhook dropped (polling only).
 On the virtual clock (default) a waiting callback task moves time straight to the simulator's next
 event, and handlers take no virtual time, so the webhook variant's lag there is the workflow's own
 steps only (no network, no Lambda latency). ``--real`` runs fewer scenarios on wall time (agents
-sleeping 1-3 s, 2 s poll interval): there the lag includes the simulator's 20 ms tick, the webhook handler and moto's Step Functions.
+sleeping 1-3 s, 2 s poll interval): there the lag includes the simulator's 20 ms tick, the webhook
+handler and moto's Step Functions.
 
     python -m bench.wait_latency [--runs N] [--seed S] [--real] [--json PATH]
 """
