@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint fmt clean openapi bench-wait
+.PHONY: demo test lint fmt clean openapi bench-wait bench-startup
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ openapi: $(STAMP)
 # Detection lag, webhooks against polling only (virtual clock); figures also in bench/wait_latency.json.
 bench-wait: $(STAMP)
 	$(BIN)/python -m bench.wait_latency --json bench/wait_latency.json
+
+# Lambda start-up: each handler's cold import, and the warm per-call LiveKit overhead (new client per
+# call against one reused) against the simulator; figures also in bench/startup.json.
+bench-startup: $(STAMP)
+	$(BIN)/python -m bench.startup --json bench/startup.json
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .
