@@ -71,7 +71,7 @@ _TIMED_IMPORT = (
     "print(time.perf_counter() - started)\n"
 )
 WARM_VARIANTS = ("new client per call", "one client reused", "livekit.connect")
-SERVERS = ("as shipped", "TCP_NODELAY")
+SERVERS = ("Nagle on (before)", "as shipped")
 ROOM, AGENT = "bench-startup", "bench-agent"
 
 
@@ -138,30 +138,29 @@ def biggest_imports(handler: str, top: int = 5) -> list[dict[str, Any]]:
     return [{"package": package, "cumulative_s": round(us / 1e6, 4)} for package, us in ranked]
 
 
-def _no_delay(sim: LiveKitSimulator) -> None:
-    """This simulator only: its connections get TCP_NODELAY (``disable_nagle_algorithm``).
-
-    The simulator's handler writes a response's headers and its body in two sends; on a kept-alive
-    connection the second waits for the client's delayed ACK (Nagle), about 40 ms. A server that
-    answers in one write (or with TCP_NODELAY) does not. Only the running server object is changed.
+def _with_nagle(sim: LiveKitSimulator) -> None:
+    """This simulator only: its connections keep Nagle's algorithm, as the simulator did before
+    ``disable_nagle_algorithm``. Its handler writes a response's headers and its body in two sends; on
+    a kept-alive connection the second then waits for the client's delayed ACK, about 40 ms. Only the
+    running server object is changed.
     """
     server = sim._server  # the benchmark's own simulator
     assert server is not None
     base = server.RequestHandlerClass
-    server.RequestHandlerClass = type("NoDelayHandler", (base,), {"disable_nagle_algorithm": True})
+    server.RequestHandlerClass = type("NagleHandler", (base,), {"disable_nagle_algorithm": False})
 
 
-def warm_calls(calls: int, *, no_delay: bool) -> list[dict[str, Any]]:
+def warm_calls(calls: int, *, nagle: bool) -> list[dict[str, Any]]:
     """Per-call wall time of a warm invocation's ListParticipants, three ways, interleaved."""
     from dispatch_verify import livekit
     from dispatch_verify.config import LiveKitCredentials
 
-    server = "TCP_NODELAY" if no_delay else "as shipped"
+    server = SERVERS[0] if nagle else SERVERS[1]
     times: dict[str, list[float]] = {variant: [] for variant in WARM_VARIANTS}
     first_s: dict[str, float] = {}
     with LiveKitSimulator(RealClock()) as sim:
-        if no_delay:
-            _no_delay(sim)
+        if nagle:
+            _with_nagle(sim)
         credentials = LiveKitCredentials(
             url=sim.url or "", api_key=sim.api_key, api_secret=SecretStr(sim.api_secret)
         )
@@ -250,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     slowest = max(cold, key=lambda row: row["median_s"])["handler"]
     breakdown = [] if args.no_breakdown else biggest_imports(slowest)
     print(f"  warm: {args.calls} calls per variant", file=sys.stderr)
-    warm = warm_calls(args.calls, no_delay=False) + warm_calls(args.calls, no_delay=True)
+    warm = warm_calls(args.calls, nagle=True) + warm_calls(args.calls, nagle=False)
     ratios = {server: round(ratio(warm, server), 2) for server in SERVERS}
 
     print(
