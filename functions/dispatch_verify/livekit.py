@@ -9,6 +9,11 @@ event loop (``asyncio.Runner``) and one HTTP session per Lambda invocation.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,9 +32,11 @@ from dispatch_verify.errors import (
     LiveKitTransientError,
 )
 
+log = logging.getLogger(__name__)
 CLIENT_TIMEOUT_S = 10.0
 # A dial that waits until answered must outlast the ringing: livekit-api asks ringing + 2 s of aiohttp.
 DIAL_MARGIN_S = 5.0
+_LONGEST_RINGING_S = 60.0  # above any ringing_timeout_s a request may ask for (models: 40 s)
 AGENT_NAME_ATTRIBUTES = ("lk.agent.name", "lk.agent_name")  # agents framework, server
 
 _T = TypeVar("_T")
@@ -184,13 +191,44 @@ def network_error(exc: BaseException) -> LiveKitTransientError:
     )
 
 
-class LiveKitClient:
-    """``LiveKitPort`` over ``livekit.api.LiveKitAPI``. Use as a context manager (see ``connect``)."""
+class _SharedLoop:
+    """One event loop per process, in a daemon thread: the aiohttp sessions that warm invocations
+    reuse live on it (a session is bound to the loop it was made in; handlers may run in any thread)."""
 
-    def __init__(self, credentials: LiveKitCredentials, timeout_s: float = CLIENT_TIMEOUT_S) -> None:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="livekit-client-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Awaitable[_T]) -> _T:
+        async def wrapped() -> _T:
+            return await coro
+
+        return asyncio.run_coroutine_threadsafe(wrapped(), self.loop).result()
+
+
+class LiveKitClient:
+    """``LiveKitPort`` over ``livekit.api.LiveKitAPI``. On its own (``close`` when done), or shared by
+    the warm invocations of a process through ``connect`` (then it runs on ``_SharedLoop``)."""
+
+    def __init__(
+        self,
+        credentials: LiveKitCredentials,
+        timeout_s: float = CLIENT_TIMEOUT_S,
+        *,
+        shared_loop: _SharedLoop | None = None,
+    ) -> None:
         self._timeout_s = timeout_s
-        self._runner = asyncio.Runner()
-        self._api = self._runner.run(self._open(credentials, timeout_s))
+        self._shared = shared_loop
+        self._runner = None if shared_loop else asyncio.Runner()
+        self.broken = False  # a network error: a shared client is dropped after the invocation
+        self._api = self._run(self._open(credentials, timeout_s))
+
+    def _run(self, coro: Awaitable[_T]) -> _T:
+        if self._shared is not None:
+            return self._shared.run(coro)
+        assert self._runner is not None
+        return self._runner.run(coro)  # type: ignore[arg-type]
 
     @staticmethod
     async def _open(credentials: LiveKitCredentials, timeout_s: float) -> api.LiveKitAPI:
@@ -204,9 +242,17 @@ class LiveKitClient:
 
     def close(self) -> None:
         try:
-            self._runner.run(self._api.aclose())
+            self._run(self._api.aclose())
         finally:
-            self._runner.close()
+            if self._runner is not None:
+                self._runner.close()
+
+    async def aclose_shared(self) -> None:
+        """Close from inside the shared loop (a client dropped from the shared ones)."""
+        try:
+            await self._api.aclose()
+        except Exception as exc:  # a session to a server that is gone
+            log.debug("closing a LiveKit client failed: %s", type(exc).__name__)
 
     def _call(
         self,
@@ -221,10 +267,11 @@ class LiveKitClient:
             return await asyncio.wait_for(call(self._api), timeout_s or self._timeout_s)
 
         try:
-            return self._runner.run(run())
+            return self._run(run())
         except api.ServerError as exc:
             raise classify(exc) from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            self.broken = True
             raise network_error(exc) from exc
 
     def create_room(self, room: str, empty_timeout_s: int | None) -> None:
@@ -291,13 +338,91 @@ class LiveKitClient:
         )
 
 
+# Warm invocations reuse one client (one aiohttp session, its kept-alive connections) per
+# credentials: AWS's advice for SDK clients, measured by bench.startup (about half the per-call cost
+# on loopback; a TLS handshake saved per call against LiveKit Cloud).
+_MAX_SHARED_CLIENTS = 4
+_shared_lock = threading.Lock()
+_shared_loop: _SharedLoop | None = None
+_shared_clients: OrderedDict[tuple[str, str, str], LiveKitClient] = OrderedDict()
+
+
+def _credentials_key(credentials: LiveKitCredentials) -> tuple[str, str, str]:
+    secret = hashlib.sha256(credentials.api_secret.get_secret_value().encode()).hexdigest()
+    return credentials.url, credentials.api_key, secret
+
+
+def shared_client(credentials: LiveKitCredentials) -> LiveKitClient:
+    """The process's client for these credentials (new credentials, e.g. a rotated secret, get a
+    new one; the least recently used beyond ``_MAX_SHARED_CLIENTS`` is closed)."""
+    global _shared_loop
+    key = _credentials_key(credentials)
+    with _shared_lock:
+        client = _shared_clients.get(key)
+        if client is not None:
+            _shared_clients.move_to_end(key)
+            return client
+        if _shared_loop is None:
+            _shared_loop = _SharedLoop()
+            atexit.register(close_shared_clients)
+        client = LiveKitClient(credentials, shared_loop=_shared_loop)
+        _shared_clients[key] = client
+        evicted = [
+            _shared_clients.popitem(last=False)[1] for _ in range(len(_shared_clients) - _MAX_SHARED_CLIENTS)
+        ]
+    for old in evicted:
+        _close_later(old)
+    return client
+
+
+def _discard(client: LiveKitClient) -> None:
+    with _shared_lock:
+        for key, found in list(_shared_clients.items()):
+            if found is client:
+                del _shared_clients[key]
+    _close_later(client)
+
+
+def _close_later(client: LiveKitClient) -> None:
+    """Close a client no longer handed out once calls other threads may still be making on it are
+    over (the longest a call may take: a dial's ringing bound)."""
+    loop = _shared_loop
+    if loop is None:
+        return
+    grace_s = CLIENT_TIMEOUT_S + _LONGEST_RINGING_S + DIAL_MARGIN_S
+
+    def close_soon() -> None:
+        loop.loop.call_later(grace_s, lambda: asyncio.ensure_future(client.aclose_shared()))
+
+    loop.loop.call_soon_threadsafe(close_soon)
+
+
+def close_shared_clients() -> None:
+    """Close every shared client (at exit, and for tests)."""
+    with _shared_lock:
+        clients = list(_shared_clients.values())
+        _shared_clients.clear()
+    for client in clients:
+        _close_quietly(client)
+
+
+def _close_quietly(client: LiveKitClient) -> None:
+    try:
+        client.close()
+    except Exception as exc:  # closing a session to a server that is gone must not fail a step
+        log.debug("closing a LiveKit client failed: %s", type(exc).__name__)
+
+
 @contextmanager
 def connect(credentials: LiveKitCredentials) -> Iterator[LiveKitPort]:
-    client = LiveKitClient(credentials)
+    """The LiveKit port for one invocation: the process's shared client. A client that met a network
+    error is dropped afterwards (its connections may be stale, e.g. after the Lambda was frozen)."""
+    client = shared_client(credentials)
     try:
         yield client
     finally:
-        client.close()
+        if client.broken:
+            _discard(client)
 
 
 class _ProtoEnum(Protocol):
