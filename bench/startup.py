@@ -18,7 +18,6 @@ handlers call it. Wall time with ``time.perf_counter``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -32,6 +31,7 @@ from typing import Any
 from jwt.warnings import InsecureKeyLengthWarning
 from pydantic import SecretStr
 
+from bench.common import percentile, write_report
 from sandbox.clock import RealClock
 from sandbox.livekit_sim import LiveKitSimulator
 
@@ -73,12 +73,6 @@ _TIMED_IMPORT = (
 WARM_VARIANTS = ("new client per call", "one client reused", "livekit.connect")
 SERVERS = ("Nagle on (before)", "as shipped")
 ROOM, AGENT = "bench-startup", "bench-agent"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def lambda_env() -> dict[str, str]:
@@ -284,9 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         "warm": warm,
         "warm_median_ratio_new_over_reused": ratios,
     }
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.json, report)
     return 0
 
 

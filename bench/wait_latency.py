@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.common import percentile, write_report
 from sandbox.clock import RealClock, VirtualClock
 from sandbox.livekit_sim import LiveKitSimulator
 from sandbox.local_api import LocalApi
@@ -57,12 +58,6 @@ def woken_by_webhook(result: ExecutionResult) -> bool:
             wake = json.loads(details["input"]).get("wake") or {}
             return bool(wake.get("by") == "webhook")
     return False
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def run_variant(variant: str, sleeps: list[float], *, real: bool, poll_s: int) -> dict[str, Any]:
@@ -136,9 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "variants": rows,
     }
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.json, report)
     return 0
 
 
