@@ -228,6 +228,8 @@ class WorkflowState(_Strict):
     dialled: Dialled | None = None  # set by "Dial callee"
     last_error: ErrorDetail | None = None
     error: StepError | None = None  # written by ASL Catch, consumed by "Escalate"
+    # Escalate's own failure (its Catch): kept beside $.error, so the cause found stays the cause.
+    escalation_error: StepError | None = None
     escalation: EscalationBundle | None = None
     outcome: Outcome | None = None
     # JSON of ``outcome`` (verified) or ``escalation`` (escalated), for the Fail state's CausePath.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sandbox.clock import VirtualClock
 from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.runner import LocalEngine
+from sandbox.runner import ExecutionResult, LocalEngine
 from tests.integration.conftest import escalation_of, request
 
 
@@ -216,3 +216,31 @@ def test_malformed_input_escalates_invalid_request_without_calling_livekit(
     assert "agent_name" in bundle["last_error"]["message"]
     assert bundle["request_id"] == "bad-input"
     assert sim.calls == []
+
+
+def failed_states(result: ExecutionResult) -> set[str]:
+    """The states in which a task failed (retried or caught)."""
+    failed, current = set(), ""
+    for event in result.history:
+        current = (event.get("stateEnteredEventDetails") or {}).get("name", current)
+        if event["type"] == "TaskFailed":
+            failed.add(current)
+    return failed
+
+
+def test_a_failed_escalation_still_records_the_original_cause(
+    sim: LiveKitSimulator, engine: LocalEngine
+) -> None:
+    # Given an agent with no worker, and the escalation topic gone (SNS refuses to publish)
+    sim.set_agent("absent-agent", "none")
+    topic = engine.function("EscalateFunction").environment["ESCALATION_TOPIC_ARN"]
+    engine.session.client("sns").delete_topic(TopicArn=topic)
+
+    # When a dispatch is verified with one short attempt
+    result = engine.run(request("room-no-topic", "absent-agent", join_timeout_s=6, max_attempts=1))
+
+    # Then Escalate failed, yet the recorded outcome keeps the cause the workflow found, not the
+    # escalation's own failure
+    assert "Escalate" in failed_states(result)
+    bundle = escalation_of(result)
+    assert bundle["cause"] == "never_assigned"

@@ -115,7 +115,7 @@ def test_caught_errors_land_where_the_state_document_expects_them(lambda_tasks: 
     paths = {
         catcher["ResultPath"]
         for name, task in lambda_tasks.items()
-        if name not in ("Close heartbeat room", AWAIT_STATE)
+        if name not in ("Close heartbeat room", "Escalate", AWAIT_STATE)
         for catcher in task["Catch"]
     }
 
@@ -134,6 +134,9 @@ def test_a_failed_escalation_is_still_recorded(lambda_tasks: Tasks) -> None:
     # Then it retries its own failures briefly, and any failure still reaches "Record outcome"
     assert all(rule["MaxAttempts"] <= 3 and worst_case_backoff_s(rule) <= 30 for rule in own_retry)
     assert [(c["ErrorEquals"], c["Next"]) for c in escalate["Catch"]] == [(["States.ALL"], "Record outcome")]
+    # beside the error that led here, never over it: the recorded cause stays the one found
+    assert escalate["Catch"][0]["ResultPath"] == "$.escalation_error"
+    assert "escalation_error" in WorkflowState.model_fields
     assert escalate["Next"] == "Record outcome"
 
 

@@ -78,15 +78,19 @@ def test_outcome_after_escalate_itself_failed_still_carries_the_evidence(
     state = dispatch_agent(a_state(join_timeout_s=10, max_attempts=1), livekit)
     now.advance(10)
     state = check_participants(state, livekit)
-    state = state.model_copy(update={"error": StepError(Error="States.TaskFailed", Cause="SNS throttled")})
+    failure = StepError(Error="States.TaskFailed", Cause="SNS throttled")
+    state = state.model_copy(update={"escalation_error": failure})
 
     # When the outcome is recorded
     result = record_outcome(state)
 
-    # Then it is escalated and the summary is a bundle with the dispatch evidence
+    # Then it is escalated with the cause the check found, and the summary is a bundle with the
+    # dispatch evidence
     assert result.outcome is not None and result.outcome.status == "escalated"
+    assert result.outcome.cause == "never_assigned"
     summary = json.loads(result.summary or "")
     assert [d["dispatch_id"] for d in summary["dispatches"]] == [state.attempts[0].dispatch_id]
+    assert summary["cause"] == "never_assigned"
 
 
 def test_handler_emits_latency_attempt_and_result_metrics_per_agent(

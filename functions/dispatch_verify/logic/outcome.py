@@ -18,9 +18,8 @@ def record_outcome(state: WorkflowState) -> WorkflowState:
     escalation = state.escalation
     if not verified and escalation is None:
         # Escalate itself failed (its Catch leads here): keep the evidence in the summary anyway.
-        logger.error(
-            "escalation was not published", extra={"error": state.error.Error if state.error else None}
-        )
+        failure = state.escalation_error
+        logger.error("escalation was not published", extra={"error": failure.Error if failure else None})
         escalation = escalation_bundle(state)
     first = state.attempts[0] if state.attempts else None
     joined_at = check.agent_joined_at_epoch if verified and check else None
