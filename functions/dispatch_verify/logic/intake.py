@@ -101,7 +101,8 @@ def dispatch_status(request_id: str, ledger: Ledger, executions: Executions) -> 
         extra={"ledger_request_id": request_id, "status": values["status"]},
     )
     ledger.finish_from_execution(request_id, values)
-    return item.model_copy(update=values)
+    # Validated, not copied: the values are JSON (e.g. sip as a dict), the item's fields are models.
+    return LedgerItem.model_validate({**item.model_dump(mode="json"), **values})
 
 
 def outcome_of_execution(described: dict[str, Any]) -> dict[str, Any]:
