@@ -220,7 +220,6 @@ class MotoBridge:
         *,
         around: Around | None = None,
         route_callback_polling: bool = False,
-        busy: Callable[[], bool] | None = None,
     ) -> None:
         self.clock = clock
         self._resolve = resolve
@@ -233,7 +232,6 @@ class MotoBridge:
         self._in_flight_lock = threading.Lock()
         self._last_call_ended = 0.0
         self._calls_ended = 0
-        self._busy = busy
 
     # -- install / uninstall -------------------------------------------------------------------
     def install(self) -> None:
@@ -318,11 +316,22 @@ class MotoBridge:
             return self._calls_ended
 
     def busy(self) -> bool:
-        """A handler runs, or ended less than ``_QUIET_S`` ago: a callback wait's clock stands still.
-        ``busy`` given to the constructor also counts (the engine's calls outside Step Functions)."""
+        """A handler runs, or ended less than ``_QUIET_S`` ago: a callback wait's clock stands still."""
         with self._in_flight_lock:
-            mine = self._in_flight > 0 or time.monotonic() - self._last_call_ended < _QUIET_S
-        return mine or (self._busy is not None and self._busy())
+            return self._in_flight > 0 or time.monotonic() - self._last_call_ended < _QUIET_S
+
+    @contextmanager
+    def handler_running(self) -> Iterator[None]:
+        """Mark a handler call: the bridge's own, or one made beside Step Functions (the API behind
+        API Gateway, e.g. a webhook that sends SendTaskSuccess). ``busy`` while it runs."""
+        with self._in_flight_lock:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
+                self._last_call_ended = time.monotonic()
 
     def _patch(self, owner: Any, name: str, value: Any) -> None:
         self._saved.append((owner, name, owner.__dict__[name]))
@@ -361,19 +370,15 @@ class MotoBridge:
             failure["errorType"] = "Runtime.ImportModuleError"
             failure["errorMessage"] = f"Unable to import module {target.handler!r}: {exc}"
             return json.dumps(failure).encode("utf-8")
-        with self._in_flight_lock:
-            self._in_flight += 1
         try:
-            with self._around(target):
+            with self.handler_running(), self._around(target):
                 result = handler(event, context)
         except Exception as exc:
             response_headers["x-amz-function-error"] = "Unhandled"
             result = error_payload(exc)
         finally:
             with self._in_flight_lock:
-                self._in_flight -= 1
-                self._calls_ended += 1
-                self._last_call_ended = time.monotonic()
+                self._calls_ended += 1  # Step Functions' calls only (see _ClockEvent)
         try:
             return json.dumps(result).encode("utf-8")
         except (TypeError, ValueError) as exc:  # what Lambda says of a result it cannot serialise

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,6 @@ from sandbox.template import ACCOUNT_ID, Stack, Template, function_arn, provisio
 
 _POLL_S = 0.02  # real time between two looks at a running execution
 _CAPTURE = "local-engine-capture"
-_QUIET_S = 0.02  # real seconds after a handler call before a callback wait's virtual clock moves
 _DRAIN_S = 10.0  # how long closing waits for handler calls in flight
 
 
@@ -95,7 +94,6 @@ class LocalEngine:
         self._output_lock = threading.Lock()
         self._in_flight = threading.Condition()
         self._calls, self._closing = 0, False
-        self._last_call_end = 0.0
         self._exit = ExitStack()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -165,7 +163,7 @@ class LocalEngine:
             self._capture: OutputCapture | None = capture
         else:
             self._capture = None
-        bridge = MotoBridge(self.clock, self._targets.get, around=self._around_handler, busy=self._busy)
+        bridge = MotoBridge(self.clock, self._targets.get, around=self._around_handler)
         bridge.install()
         self._exit.callback(bridge.uninstall)
         self.bridge = bridge
@@ -216,16 +214,13 @@ class LocalEngine:
         step_clock.set_clock(self.clock.now)
         self._exit.callback(step_clock.reset_clock)
 
-    def _busy(self) -> bool:
-        """A handler call (a step or the API, e.g. a webhook's SendTaskSuccess) runs or has just
-        ended: the clock of a callback wait stands still until moto has taken in what it did."""
-        with self._in_flight:
-            return self._calls > 0 or time.monotonic() - self._last_call_end < _QUIET_S
-
-    def handler_call(self, target: LambdaTarget) -> AbstractContextManager[None]:
+    @contextmanager
+    def handler_call(self, target: LambdaTarget) -> Iterator[None]:
         """Wrap a call of ``target``'s handler made outside Step Functions (the API behind API
-        Gateway): its environment, its output kept in ``lambda_output``, and closing waits for it."""
-        return self._around_handler(target)
+        Gateway): its environment, its output kept in ``lambda_output``, closing waits for it, and a
+        callback wait's virtual clock stands still meanwhile (the bridge's ``handler_running``)."""
+        with self.bridge.handler_running(), self._around_handler(target):
+            yield
 
     @contextmanager
     def _around_handler(self, target: LambdaTarget) -> Iterator[None]:
@@ -243,7 +238,6 @@ class LocalEngine:
         finally:
             with self._in_flight:
                 self._calls -= 1
-                self._last_call_end = time.monotonic()
                 self._in_flight.notify_all()
 
     def _keep_output(self, lines: list[str]) -> None:
