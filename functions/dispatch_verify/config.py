@@ -77,6 +77,14 @@ def state_machine_arn() -> str:
     return arn
 
 
+def wait_table_name() -> str:
+    """Where "Await agent" records its task tokens and the LiveKit webhook finds them."""
+    name = os.environ.get("WAIT_TABLE_NAME", "").strip()
+    if not name:
+        raise ConfigurationError.of("internal", "missing environment variable(s): WAIT_TABLE_NAME")
+    return name
+
+
 def clear_cache() -> None:
     """Forget cached secrets (tests, and a local engine that rotates credentials between runs)."""
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # untyped upstream

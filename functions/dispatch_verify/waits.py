@@ -13,15 +13,13 @@ Step Functions with ``TaskTimedOut``/``InvalidToken``, which counts as "already 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from dispatch_verify import aws, clock
-from dispatch_verify.errors import ConfigurationError
+from dispatch_verify import aws, clock, config
 from dispatch_verify.observability import logger
 
 # How long an item outlives its wait, for DynamoDB's TTL (it deletes late; readers also filter).
@@ -38,20 +36,13 @@ class Waiter:
     expires_at: int
 
 
-def wait_table_name() -> str:
-    name = os.environ.get("WAIT_TABLE_NAME", "").strip()
-    if not name:
-        raise ConfigurationError.of("internal", "missing environment variable(s): WAIT_TABLE_NAME")
-    return name
-
-
 class WaitTokens:
     def __init__(self, table_name: str, resource: Any | None = None) -> None:
         self.table = (resource or aws.client("dynamodb:resource")).Table(table_name)
 
     @classmethod
     def from_config(cls) -> WaitTokens:
-        return cls(wait_table_name())
+        return cls(config.wait_table_name())
 
     def record(self, room: str, request_id: str, agent_name: str, task_token: str, timeout_s: int) -> None:
         expires_at = int(clock.now()) + timeout_s + TOKEN_TTL_MARGIN_S
