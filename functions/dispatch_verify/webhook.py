@@ -66,15 +66,15 @@ def on_event(event: api.WebhookEvent, tokens: WaitTokens, resume: Resume) -> Web
     participant = participant_from_proto(event.participant)
     if participant.kind != "AGENT" or participant.state not in PRESENT_STATES:
         return WebhookResult(event.event, room, 0)
+    output = {
+        "by": "webhook",
+        "event_id": event.id,
+        "agent_identity": participant.identity,
+        "at": clock.iso_utc(clock.now()),
+    }
     resumed = 0
     for agent_name in dict.fromkeys(participant.agent_names()):
         for waiter in tokens.awaiting(room, agent_name):
-            output = {
-                "by": "webhook",
-                "event_id": event.id,
-                "agent_identity": participant.identity,
-                "at": clock.iso_utc(clock.now()),
-            }
             if resume(waiter.task_token, output):
                 resumed += 1
             tokens.forget(waiter)
