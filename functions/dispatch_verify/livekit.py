@@ -2,8 +2,10 @@
 
 The steps see LiveKit through ``LiveKitPort``: a few synchronous calls that return plain values
 (``Dispatch``, ``Job``, ``Participant``), so the logic is tested with an in-memory fake.
-``LiveKitClient`` implements the port with the official ``livekit-api`` client, which is async: one
-event loop (``asyncio.Runner``) and one HTTP session per Lambda invocation.
+``LiveKitClient`` implements the port with the official ``livekit-api`` client, which is async:
+``connect`` hands each invocation the process's shared client for its credentials (one HTTP session
+on one event loop thread, kept across warm invocations); a client of its own runs an
+``asyncio.Runner``.
 """
 
 from __future__ import annotations
