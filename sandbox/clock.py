@@ -9,7 +9,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+_F = TypeVar("_F")
 
 
 class Clock(Protocol):
@@ -62,27 +64,23 @@ class VirtualClock:
     def subscribe(self, callback: Callable[[float], None]) -> Callable[[], None]:
         """Call ``callback(now)`` after every ``advance``/``sleep``, outside the clock's lock, in the
         advancing thread. Returns the function that unsubscribes it (idempotent)."""
-        entry = (object(), callback)  # unsubscribing removes this subscription, not an equal one
-        with self._lock:
-            self._subscribers.append(entry)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                self._subscribers = [e for e in self._subscribers if e is not entry]
-
-        return unsubscribe
+        return self._register(self._subscribers, callback)
 
     def add_horizon(self, next_event_at: Callable[[], float | None]) -> Callable[[], None]:
         """Tell whoever waits on this clock when something next happens (a simulated world's next
         scheduled event), so that a long wait can jump there instead of crawling. Returns the
         function that removes it (idempotent)."""
-        entry = (object(), next_event_at)
+        return self._register(self._horizons, next_event_at)
+
+    def _register(self, registry: list[tuple[object, _F]], fn: _F) -> Callable[[], None]:
+        entry = (object(), fn)  # removing takes out this registration, not an equal one
         with self._lock:
-            self._horizons.append(entry)
+            registry.append(entry)
 
         def remove() -> None:
             with self._lock:
-                self._horizons = [e for e in self._horizons if e is not entry]
+                if entry in registry:
+                    registry.remove(entry)
 
         return remove
 

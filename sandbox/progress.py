@@ -16,20 +16,21 @@ def _state_output(event: dict[str, Any]) -> dict[str, Any] | None:
     return output if isinstance(output, dict) else None
 
 
+def _poll_interval(entered: dict[str, Any]) -> Any:
+    state = json.loads(entered.get("input") or "{}")
+    return state.get("request", {}).get("options", {}).get("poll_interval_s")
+
+
 def describe(event: dict[str, Any], started: float, now: float) -> str | None:
     """A human line for the interesting events, or None for the rest."""
     kind = event.get("type", "")
     elapsed = f"[{now - started:5.1f}s]"
+    entered = event.get("stateEnteredEventDetails") or {}
     if kind == "WaitStateEntered":
-        state = json.loads((event.get("stateEnteredEventDetails") or {}).get("input") or "{}")
-        seconds = state.get("request", {}).get("options", {}).get("poll_interval_s")
+        seconds = _poll_interval(entered)
         return f"{elapsed} waiting {seconds} s for the agent (durable Wait state, no process held)"
-    if (
-        kind == "TaskStateEntered"
-        and (event.get("stateEnteredEventDetails") or {}).get("name") == "Await agent"
-    ):
-        state = json.loads((event.get("stateEnteredEventDetails") or {}).get("input") or "{}")
-        seconds = state.get("request", {}).get("options", {}).get("poll_interval_s")
+    if kind == "TaskStateEntered" and entered.get("name") == "Await agent":
+        seconds = _poll_interval(entered)
         return f"{elapsed} awaiting the agent: its join webhook, or a check in {seconds} s (no process held)"
     if kind == "TaskFailed":
         details = event.get("taskFailedEventDetails") or {}
