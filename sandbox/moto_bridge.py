@@ -47,15 +47,21 @@ from typing import Any
 from moto.awslambda.exceptions import UnknownFunctionException
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.program import program
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_callback,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.backend import execution_worker
+from moto.stepfunctions.parser.utils import TMP_THREADS
 
-from sandbox.clock import Clock
+from sandbox.clock import Clock, DiscreteClock
 
 MOTO_VERSION = "5.2.5"
 _INTERPRETER_LOG = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
@@ -200,6 +206,42 @@ class _TimeoutThreading:
         return getattr(threading, name)
 
 
+class _DiscreteThreading:
+    """The ``threading`` module as ``execute_state`` and ``program`` see it on a ``DiscreteClock``: their
+    threads are actors of the clock, a task's timeout event and a program's join count on it."""
+
+    def __init__(self, clock: DiscreteClock) -> None:
+        self._clock = clock
+
+    def Event(self) -> Any:
+        return self._clock.event()
+
+    def Thread(self, target: Callable[..., object], args: tuple[Any, ...] = (), daemon: bool = True,
+               **_: Any) -> threading.Thread:  # fmt: skip
+        return self._clock.thread(target, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+
+_endpoint_events_lock = threading.Lock()
+_parse_lock = threading.Lock()
+_programs: dict[str, Any] = {}
+
+
+def _parsed_program(worker: Any) -> Any:
+    """``ExecutionWorker._get_evaluation_entrypoint``, parsed once per definition: moto parses the ASL
+    (ANTLR) for every execution, the biggest cost of starting one. The program's components keep no
+    per-execution state (that lives in the execution's ``Environment``), so executions share it."""
+    definition = worker._evaluation_details.state_machine_details.definition
+    with _parse_lock:
+        program = _programs.get(definition)
+        if program is None:
+            program = _programs[definition] = AmazonStateLanguageParser.parse(definition)[0]
+        return program
+
+_original_boto_client_for = lambda_eval_utils.boto_client_for
+
 Around = Callable[[LambdaTarget], AbstractContextManager[object]]
 
 _install_lock = threading.Lock()
@@ -232,6 +274,8 @@ class MotoBridge:
         self._in_flight_lock = threading.Lock()
         self._last_call_ended = 0.0
         self._calls_ended = 0
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients_lock = threading.Lock()
 
     # -- install / uninstall -------------------------------------------------------------------
     def install(self) -> None:
@@ -251,13 +295,17 @@ class MotoBridge:
             self._patch(LambdaSimpleBackend, "invoke", invoke)
             self._patch(WaitFunction, "_wait_interval", wait_interval)
             self._patch(retrier_decl, "time", _ClockTime(self.clock))
+            self._patch(lambda_eval_utils, "boto_client_for", self._lambda_client)
+            self._patch(execution_worker.ExecutionWorker, "_get_evaluation_entrypoint", _parsed_program)
             # Expected ASL failures (a retried or caught error) are logged by moto at ERROR with the
             # component's repr; the execution history already tells them, so keep the terminal quiet.
             self._saved_log_level = _INTERPRETER_LOG.level
             _INTERPRETER_LOG.setLevel(logging.CRITICAL)  # setLevel: it also clears logging's cache
             if self._route_callback_polling:
                 self._patch(state_task_service_callback, "time", _ClockTime(self.clock))
-            if hasattr(self.clock, "advance"):
+            if isinstance(self.clock, DiscreteClock):
+                self._bridge_discrete(self.clock)
+            elif hasattr(self.clock, "advance"):
                 self._bridge_callback_timeouts()
             _installed = self
 
@@ -310,6 +358,62 @@ class MotoBridge:
         self._patch(ExecutionState, "_evaluate_with_timeout", evaluate)
         callback_task = state_task_service_callback.StateTaskServiceCallback
         self._patch(callback_task, "_wait_for_task_token_timeout", wait_for_token)
+
+    def _lambda_client(self, region: str, service: str, state_credentials: Any = None) -> Any:
+        """moto's ``boto_client_for`` for Lambda tasks, cached: moto builds a new boto3 client (service
+        model, SSL context) for every task, which was most of the interpreter's cost per state."""
+        key = (region, service)
+        with self._clients_lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = _original_boto_client_for(region, service, state_credentials)
+            return client
+
+    def _bridge_discrete(self, clock: DiscreteClock) -> None:
+        """Every thread of an execution is an actor of the clock, and every wait of the interpreter is
+        on the clock: the execution's own thread (``ExecutionWorker.start``), each task's evaluation
+        thread and its timeout (``execute_state``'s ``Thread`` and ``threading.Event``), and a
+        ``.waitForTaskToken`` task's wait for its token (woken by ``CallbackEndpoint.notify``)."""
+
+        def start(worker: Any) -> None:
+            thread = clock.thread(worker._execution_logic)
+            TMP_THREADS.append(thread)
+            thread.start()
+
+        def wait_for_token(_state: Any, timeout_seconds: float, endpoint: Any) -> Any:
+            event = clock.event()
+            with _endpoint_events_lock:
+                endpoint.__dict__.setdefault("_discrete_events", []).append(event)
+                if endpoint._notify_event.is_set():
+                    event.set()
+            event.wait(timeout=timeout_seconds)
+            return endpoint.get_outcome()
+
+        notify, interrupt_all = CallbackEndpoint.notify, CallbackEndpoint.interrupt_all
+
+        def wake_discrete(endpoint: Any) -> None:
+            with _endpoint_events_lock:
+                events = list(endpoint.__dict__.get("_discrete_events", ()))
+            for event in events:
+                event.set()
+
+        def notify_and_wake(endpoint: Any, outcome: Any) -> None:
+            notify(endpoint, outcome)
+            wake_discrete(endpoint)
+
+        def interrupt_and_wake(endpoint: Any) -> None:
+            interrupt_all(endpoint)
+            wake_discrete(endpoint)
+
+        self._patch(execution_worker.ExecutionWorker, "start", start)
+        discrete_threading = _DiscreteThreading(clock)
+        self._patch(execute_state, "Thread", discrete_threading.Thread)
+        self._patch(execute_state, "threading", discrete_threading)
+        self._patch(program, "threading", discrete_threading)
+        callback_task = state_task_service_callback.StateTaskServiceCallback
+        self._patch(callback_task, "_wait_for_task_token_timeout", wait_for_token)
+        self._patch(CallbackEndpoint, "notify", notify_and_wake)
+        self._patch(CallbackEndpoint, "interrupt_all", interrupt_and_wake)
 
     def calls_ended(self) -> int:
         with self._in_flight_lock:

@@ -30,6 +30,7 @@ from sandbox.moto_bridge import LambdaTarget, MotoBridge, OutputCapture
 from sandbox.template import ACCOUNT_ID, Stack, Template, function_arn, provision
 
 _POLL_S = 0.02  # real time between two looks at a running execution
+_WAIT_ALL_POLL_S = 0.5  # real time between two looks at many running executions
 _CAPTURE = "local-engine-capture"
 _DRAIN_S = 10.0  # how long closing waits for handler calls in flight
 
@@ -286,20 +287,58 @@ class LocalEngine:
         seen = 0
         while True:
             described = self.sfn.describe_execution(executionArn=execution_arn)
-            history = self._history(execution_arn)
-            for event in history[seen:]:
-                if on_event is not None:
-                    on_event(event)
-            seen = len(history)
-            if described["status"] != "RUNNING":
-                return _result(execution_arn, described, history)
+            finished = described["status"] != "RUNNING"
+            if on_event is not None or finished:  # a long history is costly to fetch: only if needed
+                history = self._history(execution_arn)
+                for event in history[seen:]:
+                    if on_event is not None:
+                        on_event(event)
+                seen = len(history)
+                if finished:
+                    return _result(execution_arn, described, history)
             if time.monotonic() > deadline:
+                history = self._history(execution_arn)
                 last = history[-1]["type"] if history else "no events"
                 raise TimeoutError(
                     f"execution {execution_arn} still RUNNING after {timeout_s:.0f} s of real time "
                     f"({len(history)} history events, last {last}; clock at {self.clock.now():.1f})"
                 )
             time.sleep(_POLL_S)
+
+    def wait_all(
+        self,
+        execution_arns: list[str],
+        timeout_s: float = 600.0,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> list[ExecutionResult]:
+        """Wait for many executions (listing the running ones, not describing each), then return
+        their results in the order given. ``on_progress(finished, total)`` after each look."""
+        deadline = time.monotonic() + timeout_s
+        wanted = set(execution_arns)
+        while True:
+            running = wanted & self._running_arns()
+            if on_progress is not None:
+                on_progress(len(wanted) - len(running), len(wanted))
+            if not running:
+                return [self.wait(arn) for arn in execution_arns]
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{len(running)} of {len(wanted)} executions still RUNNING after {timeout_s:.0f} s "
+                    f"of real time (clock at {self.clock.now():.1f})"
+                )
+            time.sleep(_WAIT_ALL_POLL_S)
+
+    def _running_arns(self) -> set[str]:
+        arns: set[str] = set()
+        for machine_arn in self.stack.state_machines.values() if self.stack else []:
+            kwargs: dict[str, Any] = {"stateMachineArn": machine_arn, "statusFilter": "RUNNING"}
+            while True:
+                page = self.sfn.list_executions(**kwargs)
+                arns.update(execution["executionArn"] for execution in page["executions"])
+                if not page.get("nextToken"):
+                    break
+                kwargs["nextToken"] = page["nextToken"]
+        return arns
 
     def run(
         self,
