@@ -116,7 +116,12 @@ def execute(
     from sandbox.runner import LocalEngine
 
     clock = RealClock()
-    with LocalEngine(clock, livekit, template_path=str(TEMPLATE)) as engine:
+    # Only the embedded simulator can reach this machine with webhooks: against any other server the
+    # workflow polls at the poll interval instead of waiting for a webhook that never comes.
+    webhooks = "Enabled" if sim is not None else "Disabled"
+    with LocalEngine(
+        clock, livekit, template_path=str(TEMPLATE), parameters={"LiveKitWebhooks": webhooks}
+    ) as engine:
         if sim is not None:
             sim.set_webhook(LocalApi(engine).deliver_webhook)
         try:

@@ -16,9 +16,11 @@ def _state_output(event: dict[str, Any]) -> dict[str, Any] | None:
     return output if isinstance(output, dict) else None
 
 
-def _poll_interval(entered: dict[str, Any]) -> Any:
+def _wait_seconds(entered: dict[str, Any]) -> Any:
+    """How long the wait lasts: the state's ``wait_s`` (the poll interval or the webhook backstop,
+    cut to the join deadline), else the poll interval."""
     state = json.loads(entered.get("input") or "{}")
-    return state.get("request", {}).get("options", {}).get("poll_interval_s")
+    return state.get("wait_s") or state.get("request", {}).get("options", {}).get("poll_interval_s")
 
 
 def describe(event: dict[str, Any], started: float, now: float) -> str | None:
@@ -27,10 +29,10 @@ def describe(event: dict[str, Any], started: float, now: float) -> str | None:
     elapsed = f"[{now - started:5.1f}s]"
     entered = event.get("stateEnteredEventDetails") or {}
     if kind == "WaitStateEntered":
-        seconds = _poll_interval(entered)
+        seconds = _wait_seconds(entered)
         return f"{elapsed} waiting {seconds} s for the agent (durable Wait state, no process held)"
     if kind == "TaskStateEntered" and entered.get("name") == "Await agent":
-        seconds = _poll_interval(entered)
+        seconds = _wait_seconds(entered)
         return f"{elapsed} awaiting the agent: its join webhook, or a check in {seconds} s (no process held)"
     if kind == "TaskFailed":
         details = event.get("taskFailedEventDetails") or {}

@@ -85,6 +85,19 @@ def wait_table_name() -> str:
     return name
 
 
+def livekit_webhooks_expected() -> bool:
+    """Whether LiveKit posts its webhooks to this stack (template parameter ``LiveKitWebhooks``).
+
+    Then a join webhook ends "Await agent", and its timeout is only the backstop
+    (``options.webhook_backstop_s``); otherwise the wait is the poll interval. Unset means expected,
+    the template's default.
+    """
+    text = os.environ.get("LIVEKIT_WEBHOOKS", "").strip() or "Enabled"
+    if text not in ("Enabled", "Disabled"):
+        raise ConfigurationError.of("internal", "LIVEKIT_WEBHOOKS must be Enabled or Disabled")
+    return text == "Enabled"
+
+
 def clear_cache() -> None:
     """Forget cached secrets (tests, and a local engine that rotates credentials between runs)."""
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # untyped upstream

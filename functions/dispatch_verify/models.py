@@ -24,7 +24,7 @@ MAX_RINGING_TIMEOUT_S = 40
 
 # What the Choice state routes on after "Check participants" and "Re-dispatch agent".
 Next = Literal["verified", "wait", "redispatch", "escalate"]
-# What "Verified?" routes on: "verified_and_dialled" when a call was requested and connected.
+# What "Outcome?" routes on: "verified_and_dialled" when a call was requested and connected.
 OutcomeStatus = Literal["verified", "verified_and_dialled", "escalated"]
 
 
@@ -35,6 +35,9 @@ class _Strict(BaseModel):
 class Options(_Strict):
     join_timeout_s: int = Field(45, ge=1, le=3600)
     poll_interval_s: int = Field(3, ge=1, le=300)  # Wait.SecondsPath needs an integer
+    # With LiveKit webhooks expected (template parameter LiveKitWebhooks), the join webhook ends a
+    # wait; this longer interval is the backstop that still looks when a webhook was lost.
+    webhook_backstop_s: int = Field(30, ge=1, le=300)
     max_attempts: int = Field(3, ge=1, le=10)
     create_room: bool = True
     room_empty_timeout_s: int | None = Field(None, ge=1, le=86_400)
@@ -237,6 +240,10 @@ class WorkflowState(_Strict):
     # How the last "Await agent" ended: {"by": "webhook"|"look", ...} from SendTaskSuccess, or the
     # {"Error", "Cause"} of its timeout (the poll interval passed) or of its fallback to a plain Wait.
     wake: dict[str, Any] | None = None
+    # How long the next wait ("Await agent"'s timeout, or the plain "Wait for agent") lasts, in whole
+    # seconds: the interval (poll_interval_s, or webhook_backstop_s when webhooks are expected), cut
+    # to what is left of the live attempt's join timeout, at least 1. Set by the steps before a wait.
+    wait_s: int | None = Field(None, ge=1)
 
     @property
     def request_id(self) -> str:

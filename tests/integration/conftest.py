@@ -28,9 +28,18 @@ def sim(clock: VirtualClock) -> Iterator[LiveKitSimulator]:
 
 
 @pytest.fixture
-def engine(clock: VirtualClock, sim: LiveKitSimulator) -> Iterator[LocalEngine]:
+def livekit_webhooks() -> str:
+    """The template parameter LiveKitWebhooks; a module whose simulator sends no webhooks may
+    override this fixture with "Disabled", so that the workflow polls at the poll interval."""
+    return "Enabled"
+
+
+@pytest.fixture
+def engine(clock: VirtualClock, sim: LiveKitSimulator, livekit_webhooks: str) -> Iterator[LocalEngine]:
     credentials = {"url": sim.url, "api_key": sim.api_key, "api_secret": sim.api_secret}
-    with LocalEngine(clock, credentials, template_path=str(ROOT / "template.yaml")) as local:
+    parameters = {"LiveKitWebhooks": livekit_webhooks}
+    template = str(ROOT / "template.yaml")
+    with LocalEngine(clock, credentials, template_path=template, parameters=parameters) as local:
         yield local
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, get_args
 
-from dispatch_verify.models import DispatchRequest, Next, Options, Outcome, StepEvent
+from dispatch_verify.models import DispatchRequest, Next, Options, Outcome, StepEvent, WorkflowState
 
 from .conftest import AWAIT_STATE, LAMBDA_CALLBACK, LAMBDA_INVOKE, transitions
 from .test_template_agreement import EXPECTED_FUNCTIONS
@@ -83,18 +83,22 @@ def test_agent_joined_routes_every_decision_a_check_can_take(states: States) -> 
 
     # When "Agent joined?" routes them
     choice = states["Agent joined?"]
-    routes = choice_routes(choice)
+    gate, *simple = choice["Choices"]
+    routes = choice_routes({"Choices": simple})
 
     # Then it routes on check.next, each decision goes where the workflow says, anything else escalates
-    assert {rule["Variable"] for rule in choice["Choices"]} == {"$.check.next"}
+    assert {rule["Variable"] for rule in simple} == {"$.check.next"}
     assert set(routes) == decisions
     assert routes == {
-        "verified": "Call requested?",
+        "verified": "Record outcome",
         "wait": "Await agent",
         "redispatch": "Re-dispatch agent",
         "escalate": "Escalate",
     }
     assert choice["Default"] == "Escalate"
+    # And only its first rule, the telephony gate, is compound: a verified agent with a call requested
+    assert gate["Next"] == "Dial callee"
+    assert {"Variable": "$.check.next", "StringEquals": "verified"} in gate["And"]
 
 
 def test_both_steps_that_decide_next_are_followed_by_agent_joined(states: States) -> None:
@@ -107,16 +111,30 @@ def test_both_steps_that_decide_next_are_followed_by_agent_joined(states: States
     assert states["Wait for agent"]["Next"] == "Check participants"
 
 
-def test_wait_for_agent_waits_the_requested_poll_interval(states: States) -> None:
-    # Given the request options, whose poll interval is an integer (what SecondsPath demands)
+def test_both_waits_last_the_seconds_the_steps_before_them_computed(states: States) -> None:
+    # Given the options the wait is computed from (whole seconds: SecondsPath and TimeoutSecondsPath
+    # demand integers) and the state's wait_s, an integer of at least 1 once set
     assert Options.model_fields["poll_interval_s"].annotation is int
+    assert Options.model_fields["webhook_backstop_s"].annotation is int
+    assert WorkflowState.model_fields["wait_s"].annotation == int | None
 
-    # When the Wait state is read
+    # When the two waits are read
     wait = states["Wait for agent"]
+    awaiting = states["Await agent"]
 
-    # Then it is a durable Wait on that option
+    # Then both last $.wait_s: the durable Wait, and the callback task's timeout
     assert wait["Type"] == "Wait"
-    assert wait["SecondsPath"] == "$.request.options.poll_interval_s"
+    assert wait["SecondsPath"] == awaiting["TimeoutSecondsPath"] == "$.wait_s"
+    # And only the steps that write wait_s lead to them
+    leading = {
+        name for name, state in states.items() if {"Await agent", "Wait for agent"} & set(transitions(state))
+    }
+    assert leading == {"Dispatch agent", "Agent joined?", "Await agent"}
+    assert states["Agent joined?"]["Choices"][2] == {
+        "Variable": "$.check.next",
+        "StringEquals": "wait",
+        "Next": "Await agent",
+    }  # check.next "wait" is written by Check participants and Re-dispatch agent, with wait_s
 
 
 def test_verified_outcome_succeeds_with_the_outcome_and_any_other_fails_with_the_summary(
@@ -126,9 +144,14 @@ def test_verified_outcome_succeeds_with_the_outcome_and_any_other_fails_with_the
     statuses = set(get_args(Outcome.model_fields["status"].annotation))
     assert statuses == {"verified", "verified_and_dialled", "escalated"}
 
-    # When "Verified?" routes them
-    choice = states["Verified?"]
-    status_rules = [rule for rule in choice["Choices"] if rule["Variable"] == "$.outcome.status"]
+    # When "Outcome?" routes them (its rules before these: see the heartbeat spec below)
+    choice = states["Outcome?"]
+    status_rules = [
+        rule
+        for rule in choice["Choices"]
+        if rule.get("Variable") == "$.outcome.status" and "StringEquals" in rule
+    ]
+    ending_rules = choice["Choices"][choice["Choices"].index(status_rules[0]) :]
 
     # Then both verified statuses succeed, returning the outcome; a call that did not connect fails as
     # such; the rest fail as not verified; every failure carries the evidence as the cause
@@ -136,7 +159,7 @@ def test_verified_outcome_succeeds_with_the_outcome_and_any_other_fails_with_the
         "verified": "Agent verified",
         "verified_and_dialled": "Agent verified",
     }
-    assert [rule for rule in choice["Choices"] if rule not in status_rules] == [
+    assert [rule for rule in ending_rules if rule not in status_rules] == [
         {"Variable": "$.outcome.cause", "StringEquals": "dial_failed", "Next": "Callee not connected"}
     ]
     not_connected = states["Callee not connected"]
@@ -161,7 +184,7 @@ def test_lambda_tasks_hand_over_the_whole_state_and_take_back_the_new_one(
     for name, task in lambda_tasks.items():
         if name == AWAIT_STATE:
             continue  # see the next spec
-        state = "$.request" if name == "Prepare request" else "$"
+        state = "$"  # for "Prepare request" (StartAt), the raw execution input
         assert task["Resource"] == LAMBDA_INVOKE, name
         payload = task["Parameters"]["Payload"]
         assert payload == {"state.$": state, "execution_name.$": "$$.Execution.Name"}, name
@@ -190,18 +213,27 @@ def test_await_agent_hands_its_task_token_over_and_keeps_the_state(
     assert task["ResultPath"] == "$.wake" and "OutputPath" not in task
 
 
-def test_any_input_is_wrapped_so_that_a_failed_prepare_can_still_record_its_error(
+def test_any_input_that_fails_prepare_is_kept_beside_its_error_for_the_escalation(
     asl: dict[str, Any], states: States
 ) -> None:
     # Given that a Catch's ResultPath ($.error) cannot be merged into an array, a string or a number
-    # When the first state is read
+    # When the first state and its catchers are read
     first = states[asl["StartAt"]]
 
-    # Then it wraps whatever JSON arrived as {"request": ...} before any task runs, and
-    # "Prepare request" reads the raw input from there (recover_state reads room and agent from it)
-    assert first["Type"] == "Pass"
-    assert first["Parameters"] == {"request.$": "$"}
-    assert first["Next"] == "Prepare request"
+    # Then the first state is "Prepare request" itself (no state is billed before it), on the raw input
+    assert asl["StartAt"] == "Prepare request" and first["Type"] == "Task"
+    assert first["Parameters"]["Payload"]["state.$"] == "$"
+    # And its catchers keep only the error (ResultPath $ works whatever JSON arrived); "Keep the input"
+    # then builds {"request": <execution input>, "error": <error>} (recover_state reads room and agent
+    # from it) on the way to Escalate
+    assert {(c["ResultPath"], c["Next"]) for c in first["Catch"]} == {("$", "Keep the input")}
+    keep = states["Keep the input"]
+    assert keep["Type"] == "Pass"
+    assert keep["Parameters"] == {"request.$": "$$.Execution.Input", "error.$": "$"}
+    assert keep["Next"] == "Escalate"
+    assert [name for name, state in states.items() if "Keep the input" in transitions(state)] == [
+        "Prepare request"
+    ]
 
 
 def test_definition_uses_only_what_the_local_engine_interprets(
@@ -222,26 +254,39 @@ def test_definition_uses_only_what_the_local_engine_interprets(
 def test_after_record_outcome_only_a_heartbeat_closes_its_room_then_the_outcome_decides_the_end(
     states: States,
 ) -> None:
-    # Given the kinds of request and the states after "Record outcome" (also reached when it failed)
+    # Given the kinds of request and the state after "Record outcome" (also reached when it failed)
     assert set(get_args(DispatchRequest.model_fields["kind"].annotation)) == {"request", "heartbeat"}
     record = states["Record outcome"]
-    assert record["Next"] == "Heartbeat?"
-    assert [catcher["Next"] for catcher in record["Catch"]] == ["Heartbeat?"]
+    assert record["Next"] == "Outcome?"
+    assert [catcher["Next"] for catcher in record["Catch"]] == ["Outcome?"]
 
-    # When "Heartbeat?" routes on the request's kind
-    choice = states["Heartbeat?"]
+    # When "Outcome?" routes (first match wins)
+    choice = states["Outcome?"]
+    no_kind, heartbeat, not_recorded, *_ = choice["Choices"]
 
-    # Then a missing kind (a raw input) is checked first, only a heartbeat closes its room, and every
-    # route then meets at "Outcome recorded?", which ends in "Verified?" or "Outcome not recorded"
-    assert choice["Choices"] == [
-        {"Variable": "$.request.kind", "IsPresent": False, "Next": "Outcome recorded?"},
-        {"Variable": "$.request.kind", "StringEquals": "heartbeat", "Next": "Close heartbeat room"},
+    # Then a missing kind (a raw input: nothing recorded) is checked before the kind is compared; a
+    # heartbeat whose room was not closed yet closes it, whatever the outcome; a missing outcome is
+    # checked before the outcome is compared; and "Close heartbeat room" comes back here, marked
+    assert no_kind == {"Variable": "$.request.kind", "IsPresent": False, "Next": "Outcome not recorded"}
+    assert heartbeat == {
+        "And": [
+            {"Variable": "$.request.kind", "StringEquals": "heartbeat"},
+            {"Variable": "$.room_cleanup_done", "IsPresent": False},
+            {"Variable": "$.room_cleanup_error", "IsPresent": False},
+        ],
+        "Next": "Close heartbeat room",
+    }
+    assert not_recorded == {
+        "Variable": "$.outcome.status",
+        "IsPresent": False,
+        "Next": "Outcome not recorded",
+    }
+    close = states["Close heartbeat room"]
+    assert set(transitions(close)) == {"Outcome?"}
+    assert close["Catch"][0]["ResultPath"] == "$.room_cleanup_error"
+    assert [name for name, state in states.items() if "Close heartbeat room" in transitions(state)] == [
+        "Outcome?"
     ]
-    assert choice["Default"] == "Outcome recorded?"
-    assert set(transitions(states["Close heartbeat room"])) == {"Outcome recorded?"}
-    recorded = states["Outcome recorded?"]
-    assert recorded["Choices"] == [{"Variable": "$.outcome.status", "IsPresent": True, "Next": "Verified?"}]
-    assert recorded["Default"] == "Outcome not recorded"
 
 
 def test_the_callee_is_dialled_only_after_the_agent_is_verified_and_only_when_a_call_is_requested(
@@ -249,20 +294,53 @@ def test_the_callee_is_dialled_only_after_the_agent_is_verified_and_only_when_a_
 ) -> None:
     # Given the request's optional call (request.sip, null when absent), whose trunk_id is required
     assert DispatchRequest.model_fields["sip"].is_required() is False
-    # When the telephony gate is read
-    gate = states["Call requested?"]
+    # When the telephony gate, the first rule of "Agent joined?", is read
+    choice = states["Agent joined?"]
+    gate = choice["Choices"][0]
 
-    # Then only a verified check reaches it; it dials when request.sip is there, else records the outcome
-    assert [name for name, state in states.items() if "Call requested?" in transitions(state)] == [
-        "Agent joined?"
-    ]
-    assert gate["Choices"] == [
-        {"Variable": "$.request.sip.trunk_id", "IsPresent": True, "Next": "Dial callee"}
-    ]
-    assert gate["Default"] == "Record outcome"
+    # Then it dials only for a verified check when request.sip is there; a verified check without a
+    # call records the outcome
+    assert gate == {
+        "And": [
+            {"Variable": "$.check.next", "StringEquals": "verified"},
+            {"Variable": "$.request.sip.trunk_id", "IsPresent": True},
+        ],
+        "Next": "Dial callee",
+    }
+    assert choice["Choices"][1] == {
+        "Variable": "$.check.next",
+        "StringEquals": "verified",
+        "Next": "Record outcome",
+    }
     # And "Dial callee" is reachable only through the gate, and goes on to record the outcome
     assert [name for name, state in states.items() if "Dial callee" in transitions(state)] == [
-        "Call requested?"
+        "Agent joined?"
     ]
-    assert "Dial callee" not in reachable(states, asl["StartAt"], avoiding="Call requested?")
+    assert "Dial callee" not in reachable(states, asl["StartAt"], avoiding="Agent joined?")
     assert states["Dial callee"]["Next"] == "Record outcome"
+
+
+def test_the_verified_path_enters_nine_states_when_the_first_wait_ends_in_the_agent(
+    asl: dict[str, Any], states: States
+) -> None:
+    # Given what each state does on the path of a request verified on its first look after the wait
+    path = [asl["StartAt"]]
+    step = {
+        "Prepare request": "Ensure room",
+        "Ensure room": "Dispatch agent",
+        "Dispatch agent": "Await agent",
+        "Await agent": "Check participants",
+        "Check participants": "Agent joined?",
+        "Agent joined?": "Record outcome",  # check.next "verified", no call requested
+        "Record outcome": "Outcome?",
+        "Outcome?": "Agent verified",  # kind "request", outcome "verified"
+    }
+
+    # When it is followed to its end, through transitions the definition has
+    while path[-1] in step:
+        assert step[path[-1]] in transitions(states[path[-1]]), path[-1]
+        path.append(step[path[-1]])
+
+    # Then it enters 9 states (Standard workflows bill each one), and ends in success
+    assert len(path) == 9
+    assert states[path[-1]]["Type"] == "Succeed"

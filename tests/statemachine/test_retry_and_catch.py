@@ -95,32 +95,44 @@ def test_permanent_errors_are_never_retried(lambda_tasks: Tasks) -> None:
         assert retried & {"States.ALL", "States.TaskFailed"} == set(), name
 
 
-def test_every_step_failure_escalates_with_the_error_recorded(lambda_tasks: Tasks) -> None:
+def test_every_step_failure_escalates_with_the_error_recorded(
+    lambda_tasks: Tasks, states: dict[str, dict[str, Any]]
+) -> None:
     # Given the steps before the outcome is known
     for name, task in step_tasks(lambda_tasks).items():
         # When their catchers are read
         catchers = task["Catch"]
 
         # Then every error (retries exhausted or not retryable) goes to "Escalate" with the error at $.error
+        # ("Prepare request" on any JSON: through "Keep the input", which puts the error there)
         assert catchers[-1]["ErrorEquals"] == ["States.ALL"], name
-        assert {c["Next"] for c in catchers} == {"Escalate"}, name
-        assert {c["ResultPath"] for c in catchers} == {"$.error"}, name
+        if name == "Prepare request":
+            assert {(c["Next"], c["ResultPath"]) for c in catchers} == {("Keep the input", "$")}
+            keep = states["Keep the input"]
+            assert (keep["Parameters"]["error.$"], keep["Next"]) == ("$", "Escalate")
+        else:
+            assert {c["Next"] for c in catchers} == {"Escalate"}, name
+            assert {c["ResultPath"] for c in catchers} == {"$.error"}, name
         # And the permanent errors are named, documenting that they skip retries and escalate at once
         assert error_names(task, "Catch") >= PERMANENT_ERRORS, name
 
 
-def test_caught_errors_land_where_the_state_document_expects_them(lambda_tasks: Tasks) -> None:
+def test_caught_errors_land_where_the_state_document_expects_them(
+    lambda_tasks: Tasks, states: dict[str, dict[str, Any]]
+) -> None:
     # Given the state document's fields
-    # When the ResultPath of every catcher up to the recorded outcome is read
+    # When the ResultPath of every catcher up to the recorded outcome is read ("Prepare request"'s
+    # error is moved there by "Keep the input")
     paths = {
         catcher["ResultPath"]
         for name, task in lambda_tasks.items()
-        if name not in ("Close heartbeat room", "Escalate", AWAIT_STATE)
+        if name not in ("Close heartbeat room", "Escalate", "Prepare request", AWAIT_STATE)
         for catcher in task["Catch"]
     }
 
     # Then it is $.error, the field "Escalate" and "Record outcome" read the caught error from
     assert paths == {"$.error"}
+    assert set(states["Keep the input"]["Parameters"]) == {"request.$", "error.$"}
     assert "error" in WorkflowState.model_fields
 
 
@@ -153,7 +165,10 @@ def test_a_failed_record_ends_in_a_fail_state_of_its_own(
     # and ends in a Fail state that says the outcome was not recorded
     assert catcher["ErrorEquals"] == ["States.ALL"]
     assert catcher["ResultPath"] == "$.error"
-    fail = states[states["Outcome recorded?"]["Default"]]
+    assert catcher["Next"] == "Outcome?"
+    no_outcome = {"Variable": "$.outcome.status", "IsPresent": False, "Next": "Outcome not recorded"}
+    assert no_outcome in states["Outcome?"]["Choices"]
+    fail = states[no_outcome["Next"]]
     assert fail["Type"] == "Fail"
     assert fail["Error"] == "OutcomeNotRecorded"
     assert fail["Error"] != states["Agent not verified"]["Error"]
@@ -173,7 +188,7 @@ def test_a_failed_heartbeat_room_clean_up_never_changes_the_outcome(lambda_tasks
     assert error_names(close, "Retry") & (PERMANENT_ERRORS | {"States.ALL", "States.TaskFailed"}) == set()
     assert catcher["ErrorEquals"] == ["States.ALL"]
     assert catcher["ResultPath"] == "$.room_cleanup_error"
-    assert catcher["Next"] == close["Next"] == "Outcome recorded?"
+    assert catcher["Next"] == close["Next"] == "Outcome?"
 
 
 def test_a_call_that_did_not_connect_is_never_redialled_and_escalates_at_once(lambda_tasks: Tasks) -> None:
@@ -218,11 +233,12 @@ def test_a_wait_that_times_out_or_cannot_be_awaited_still_ends_in_a_check(
     # When its timeout and catchers are read
     timeout, fallback = wait["Catch"]
 
-    # Then the poll interval passing (no webhook came) leads to the participant check, as a webhook
+    # Then its computed seconds passing (no webhook came) leads to the participant check, as a webhook
     # does; any failure to set up the wait (the token store, the Lambda) falls back to a plain Wait
-    # of the same interval, then the check: a lost webhook or a broken store costs latency, never an
+    # of the same seconds, then the check: a lost webhook or a broken store costs latency, never an
     # outcome. Nothing escalates from here, and the state document keeps how the wait ended.
-    assert wait["TimeoutSecondsPath"] == "$.request.options.poll_interval_s"
+    assert wait["TimeoutSecondsPath"] == "$.wait_s"
+    assert "wait_s" in WorkflowState.model_fields
     assert (timeout["ErrorEquals"], timeout["Next"]) == (["States.Timeout"], "Check participants")
     assert (fallback["ErrorEquals"], fallback["Next"]) == (["States.ALL"], "Wait for agent")
     assert states["Wait for agent"]["Type"] == "Wait"

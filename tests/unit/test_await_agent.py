@@ -122,3 +122,20 @@ def test_a_wait_whose_token_cannot_be_recorded_fails_so_the_state_machine_polls(
             await_agent(state, "token-1", livekit, tokens, Resumed())
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert livekit.calls[calls_before:] == []
+
+
+def test_the_token_outlives_the_wait_the_state_computed(
+    livekit: FakeLiveKit, tokens: WaitTokens, now: FakeTime
+) -> None:
+    # Given a dispatch expecting webhooks: its wait is the 30 s backstop, not the 3 s poll interval
+    from dispatch_verify.waits import TOKEN_TTL_MARGIN_S
+
+    state = dispatch_agent(a_state(poll_interval_s=3), livekit, webhooks=True)
+    assert state.wait_s == 30
+
+    # When the wait is set up
+    await_agent(state, "token-1", livekit, tokens, Resumed())
+
+    # Then the token expires after that wait (plus the margin), so a webhook late in it still resumes it
+    (waiter,) = tokens.awaiting(ROOM, AGENT)
+    assert waiter.expires_at == int(now()) + 30 + TOKEN_TTL_MARGIN_S

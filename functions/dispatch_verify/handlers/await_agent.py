@@ -1,7 +1,8 @@
 """Lambda "Await agent" (``lambda:invoke.waitForTaskToken``): record the task token, look once, return.
 
 The task then waits for ``SendTaskSuccess`` from the LiveKit webhook (``POST /livekit/webhook``) or
-for its timeout, the poll interval; either way "Check participants" comes next.
+for its timeout (``$.wait_s``: the webhook backstop, or the poll interval when no webhooks are
+expected; never past the join deadline); either way "Check participants" comes next.
 """
 
 from __future__ import annotations

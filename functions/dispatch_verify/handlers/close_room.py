@@ -13,6 +13,8 @@ from dispatch_verify.logic.request import recover_state
 from dispatch_verify.models import StepEvent
 from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer
 
+ROOM_CLEANUP_DONE = "room_cleanup_done"
+
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
 @tracer.capture_lambda_handler
@@ -28,7 +30,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         # The outcome stands either way; the state machine retries transient errors, then moves on.
         logger.error("heartbeat room not closed", extra={"error": exc.detail.model_dump(mode="json")})
         raise
-    # The state as it came (always an object, see "Receive request"): closing the room never changes
-    # the outcome that was recorded.
-    document: dict[str, Any] = step.state
+    # The state as it came (always an object: a failed "Prepare request" is wrapped by "Keep the
+    # input"), plus ``room_cleanup_done``: "Outcome?" then routes on the outcome instead of here
+    # again (``room_cleanup_error`` does that after a failure). The recorded outcome never changes.
+    document: dict[str, Any] = {**step.state, ROOM_CLEANUP_DONE: True}
     return document

@@ -18,7 +18,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     state = WorkflowState.model_validate(StepEvent.model_validate(event).state)
     log_context(state)
     with livekit.connect(config.livekit_credentials()) as port:
-        state = dispatch_agent(state, port)
+        state = dispatch_agent(state, port, webhooks=config.livekit_webhooks_expected())
     log_context(state)
     logger.info("agent dispatched", extra={"deadline_epoch": state.attempts[-1].deadline_epoch})
     ledger.record_progress(state)

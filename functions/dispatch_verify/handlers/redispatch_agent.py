@@ -18,7 +18,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     state = WorkflowState.model_validate(StepEvent.model_validate(event).state)
     log_context(state)
     with livekit.connect(config.livekit_credentials()) as port:
-        state = redispatch_agent(state, port)
+        state = redispatch_agent(state, port, webhooks=config.livekit_webhooks_expected())
     log_context(state)
     assert state.check is not None
     logger.info("re-dispatch done", extra={"next": state.check.next, "cause": state.check.cause})

@@ -30,9 +30,8 @@ def await_agent(
     A failed look is only logged: the task's timeout leads to "Check participants" anyway.
     """
     request = state.request
-    tokens.record(
-        request.room, state.request_id, request.agent_name, task_token, request.options.poll_interval_s
-    )
+    timeout_s = state.wait_s or request.options.poll_interval_s  # the task's TimeoutSecondsPath
+    tokens.record(request.room, state.request_id, request.agent_name, task_token, timeout_s)
     try:
         agent = find_agent(port.list_participants(request.room), request.agent_name)
     except DispatchVerifyError as exc:

@@ -6,10 +6,13 @@ from dispatch_verify import clock
 from dispatch_verify.errors import Cause, DispatchVerifyError
 from dispatch_verify.livekit import Dispatch, LiveKitPort
 from dispatch_verify.logic.participants import find_agent, is_named_agent, seen, verified_check
+from dispatch_verify.logic.wait_time import wait_seconds
 from dispatch_verify.models import Attempt, Check, JobSeen, Next, WorkflowState
 
 
-def check_participants(state: WorkflowState, port: LiveKitPort) -> WorkflowState:
+def check_participants(state: WorkflowState, port: LiveKitPort, *, webhooks: bool = True) -> WorkflowState:
+    """Look; decide ``check.next``; when it is "wait", also how long (``webhooks``: a join webhook
+    is expected, so the wait is the backstop rather than the poll interval)."""
     state = state.model_copy(deep=True)
     request = state.request
     attempt = state.live_attempt
@@ -21,6 +24,7 @@ def check_participants(state: WorkflowState, port: LiveKitPort) -> WorkflowState
     agent = find_agent(participants, request.agent_name)
     if agent is not None:
         state.check = verified_check(participants, agent, now)
+        state.wait_s = None
         return state
     # Job states only explain why the agent is absent; they never prove it present.
     dispatch = port.get_dispatch(request.room, attempt.dispatch_id)
@@ -34,6 +38,7 @@ def check_participants(state: WorkflowState, port: LiveKitPort) -> WorkflowState
         checked_at=clock.iso_utc(now),
         participants=seen(participants),
     )
+    state.wait_s = wait_seconds(state, now, webhooks=webhooks) if cause is None else None
     return state
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dispatch_verify import clock
 from dispatch_verify.livekit import Dispatch, LiveKitPort
 from dispatch_verify.logic.participants import find_agent, seen, verified_check
+from dispatch_verify.logic.wait_time import wait_seconds
 from dispatch_verify.models import Attempt, Check, WorkflowState
 from dispatch_verify.observability import logger
 
@@ -22,16 +23,19 @@ def ensure_room(state: WorkflowState, port: LiveKitPort) -> WorkflowState:
     return state
 
 
-def dispatch_agent(state: WorkflowState, port: LiveKitPort) -> WorkflowState:
+def dispatch_agent(state: WorkflowState, port: LiveKitPort, *, webhooks: bool = True) -> WorkflowState:
+    """Dispatch, and set how long "Await agent" waits (``webhooks``: a join webhook is expected)."""
     state = state.model_copy(deep=True)
     state.attempts.append(_new_attempt(state, port))
+    state.wait_s = wait_seconds(state, clock.now(), webhooks=webhooks)
     return state
 
 
-def redispatch_agent(state: WorkflowState, port: LiveKitPort) -> WorkflowState:
+def redispatch_agent(state: WorkflowState, port: LiveKitPort, *, webhooks: bool = True) -> WorkflowState:
     """Cancel the stale dispatch, then dispatch again; never two live dispatches of this request.
 
     The agent may have arrived since the check: look once more, and keep it if it is there.
+    ``webhooks``: a join webhook is expected (sets how long the next wait lasts).
     """
     state = state.model_copy(deep=True)
     request = state.request
@@ -41,6 +45,7 @@ def redispatch_agent(state: WorkflowState, port: LiveKitPort) -> WorkflowState:
     if agent is not None:
         logger.info("agent arrived before the re-dispatch", extra={"identity": agent.identity})
         state.check = verified_check(participants, agent, now)
+        state.wait_s = None
         return state
     stale = state.live_attempt
     if stale is not None:
@@ -52,6 +57,7 @@ def redispatch_agent(state: WorkflowState, port: LiveKitPort) -> WorkflowState:
     state.check = Check(
         next="wait", cause=cause, checked_at=clock.iso_utc(now), participants=seen(participants)
     )
+    state.wait_s = wait_seconds(state, clock.now(), webhooks=webhooks)
     return state
 
 
