@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint fmt clean openapi bench-wait bench-startup
+.PHONY: demo test lint fmt clean openapi bench bench-wait bench-startup
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ lint: $(STAMP)
 # docs/openapi.json is generated from the API's code (a test fails when it is stale).
 openapi: $(STAMP)
 	PYTHONPATH=functions $(BIN)/python -m dispatch_verify.api > docs/openapi.json
+
+# The workflow (polling only, and with webhooks) against the blocked poller teams run today: 1,000
+# seeded dispatch scenarios started in one virtual minute; one table, figures in bench/results.json.
+# Takes a while (about half an hour on 2 cores); `python -m bench.compare --n 100` for a quick look.
+bench: $(STAMP)
+	$(BIN)/python -m bench.compare --json bench/results.json
 
 # Detection lag, webhooks against polling only (virtual clock); figures also in bench/wait_latency.json.
 bench-wait: $(STAMP)

@@ -240,6 +240,7 @@ def _parsed_program(worker: Any) -> Any:
             program = _programs[definition] = AmazonStateLanguageParser.parse(definition)[0]
         return program
 
+
 _original_boto_client_for = lambda_eval_utils.boto_client_for
 
 Around = Callable[[LambdaTarget], AbstractContextManager[object]]
@@ -276,6 +277,9 @@ class MotoBridge:
         self._calls_ended = 0
         self._clients: dict[tuple[str, str], Any] = {}
         self._clients_lock = threading.Lock()
+        # Told of every handler call Step Functions made: (target, event, started on the clock, real
+        # seconds it ran, whether it raised).
+        self.on_invoke: Callable[[LambdaTarget, Any, float, float, bool], None] | None = None
 
     # -- install / uninstall -------------------------------------------------------------------
     def install(self) -> None:
@@ -474,15 +478,19 @@ class MotoBridge:
             failure["errorType"] = "Runtime.ImportModuleError"
             failure["errorMessage"] = f"Unable to import module {target.handler!r}: {exc}"
             return json.dumps(failure).encode("utf-8")
+        started, started_real, failed = self.clock.now(), time.perf_counter(), False
         try:
             with self.handler_running(), self._around(target):
                 result = handler(event, context)
         except Exception as exc:
             response_headers["x-amz-function-error"] = "Unhandled"
             result = error_payload(exc)
+            failed = True
         finally:
             with self._in_flight_lock:
                 self._calls_ended += 1  # Step Functions' calls only (see _ClockEvent)
+        if self.on_invoke is not None:
+            self.on_invoke(target, event, started, time.perf_counter() - started_real, failed)
         try:
             return json.dumps(result).encode("utf-8")
         except (TypeError, ValueError) as exc:  # what Lambda says of a result it cannot serialise

@@ -67,6 +67,18 @@ class ExecutionResult:
         ]
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """One handler call, by Step Functions or beside it (the API behind API Gateway)."""
+
+    function: str  # the template's logical id
+    memory_mb: int
+    started_at: float  # on the engine's clock
+    duration_s: float  # real seconds the handler ran (handlers take no virtual time)
+    execution_name: str | None  # the execution whose task it was (None: an API call)
+    failed: bool
+
+
 class LocalEngine:
     def __init__(
         self,
@@ -96,6 +108,8 @@ class LocalEngine:
         self._in_flight = threading.Condition()
         self._calls, self._closing = 0, False
         self._exit = ExitStack()
+        self.invocations: list[Invocation] = []  # every handler call, in the order they ended
+        self._invocations_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> LocalEngine:
@@ -165,6 +179,7 @@ class LocalEngine:
         else:
             self._capture = None
         bridge = MotoBridge(self.clock, self._targets.get, around=self._around_handler)
+        bridge.on_invoke = self._record_task_invocation
         bridge.install()
         self._exit.callback(bridge.uninstall)
         self.bridge = bridge
@@ -220,8 +235,28 @@ class LocalEngine:
         """Wrap a call of ``target``'s handler made outside Step Functions (the API behind API
         Gateway): its environment, its output kept in ``lambda_output``, closing waits for it, and a
         callback wait's virtual clock stands still meanwhile (the bridge's ``handler_running``)."""
-        with self.bridge.handler_running(), self._around_handler(target):
-            yield
+        started, started_real, failed = self.clock.now(), time.perf_counter(), False
+        try:
+            with self.bridge.handler_running(), self._around_handler(target):
+                yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            self._record(target, started, time.perf_counter() - started_real, None, failed)
+
+    def _record_task_invocation(
+        self, target: LambdaTarget, event: Any, started: float, duration_s: float, failed: bool
+    ) -> None:
+        name = event.get("execution_name") if isinstance(event, dict) else None
+        self._record(target, started, duration_s, name if isinstance(name, str) else None, failed)
+
+    def _record(
+        self, target: LambdaTarget, started: float, duration_s: float, execution: str | None, failed: bool
+    ) -> None:
+        invocation = Invocation(target.name, target.memory_mb, started, duration_s, execution, failed)
+        with self._invocations_lock:
+            self.invocations.append(invocation)
 
     @contextmanager
     def _around_handler(self, target: LambdaTarget) -> Iterator[None]:
