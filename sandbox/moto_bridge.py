@@ -20,6 +20,15 @@ Touch points, all installed by ``MotoBridge.install`` and restored by ``uninstal
   ``StateTaskServiceCallback._wait_for_task_token_timeout`` ends at the same deadline. On a real
   clock both stay moto's own (real time). ``SendTaskSuccess`` ends either wait at once.
 
+- on a ``DiscreteClock`` (many executions at once), instead of the above: every thread of an
+  execution is an actor of the clock (``ExecutionWorker.start``, ``program``'s and ``execute_state``'s
+  ``Thread``), a task's timeout and a program's join wait on the clock (their ``threading``), and a
+  ``.waitForTaskToken`` task's wait for its token is a clock event that ``CallbackEndpoint.notify``
+  (SendTaskSuccess/Failure) and ``interrupt_all`` set.
+- for speed, on any clock: ``ExecutionWorker._get_evaluation_entrypoint`` parses each definition
+  once (moto parses the ASL for every execution), and ``lambda_eval_utils.boto_client_for`` is
+  cached per region (moto builds a boto3 client for every Lambda task).
+
 ``OutputCapture`` (no moto involved) keeps what handlers print or log, as Lambda keeps a function's
 stdout/stderr in its log instead of a terminal.
 
