@@ -33,7 +33,48 @@ class RealClock:
             time.sleep(seconds)
 
 
-class VirtualClock:
+class _WorldHooks:
+    """What a simulated world hooks into a virtual clock: ``subscribe`` (react as time passes, not
+    only when asked something) and ``add_horizon`` (say when something next happens, so that a wait
+    can stop there instead of crawling). ``_hooks_lock`` guards both registries."""
+
+    _hooks_lock: threading.Lock | threading.Condition
+
+    def __init__(self) -> None:
+        self._subscribers: list[tuple[object, Callable[[float], None]]] = []
+        self._horizons: list[tuple[object, Callable[[], float | None]]] = []
+
+    def subscribe(self, callback: Callable[[float], None]) -> Callable[[], None]:
+        """Call ``callback(now)`` each time time moves, outside the clock's lock (``VirtualClock``: in
+        the thread that moved it; ``DiscreteClock``: in its scheduler thread, before any sleeper due
+        then wakes). Returns the function that unsubscribes it (idempotent)."""
+        return self._register(self._subscribers, callback)
+
+    def add_horizon(self, next_event_at: Callable[[], float | None]) -> Callable[[], None]:
+        """``next_event_at()`` announces when something next happens (None: nothing scheduled); it is
+        called outside the clock's lock. Returns the function that removes it (idempotent)."""
+        return self._register(self._horizons, next_event_at)
+
+    def _register(self, registry: list[tuple[object, _F]], fn: _F) -> Callable[[], None]:
+        entry = (object(), fn)  # removing takes out this registration, not an equal one
+        with self._hooks_lock:
+            registry.append(entry)
+
+        def remove() -> None:
+            with self._hooks_lock:
+                if entry in registry:
+                    registry.remove(entry)
+
+        return remove
+
+    def next_event_at(self) -> float | None:
+        """The earliest time a horizon announces (None: nobody expects anything)."""
+        with self._hooks_lock:
+            horizons = [fn for _, fn in self._horizons]
+        return min((t for t in (fn() for fn in horizons) if t is not None), default=None)
+
+
+class VirtualClock(_WorldHooks):
     """Time that advances only by ``sleep``/``advance``.
 
     A sleep advances the shared time by the full amount, so it suits one workflow execution at a
@@ -42,10 +83,9 @@ class VirtualClock:
     """
 
     def __init__(self, start: float = 1_800_000_000.0) -> None:
+        super().__init__()
         self._now = start
-        self._lock = threading.Lock()
-        self._subscribers: list[tuple[object, Callable[[float], None]]] = []
-        self._horizons: list[tuple[object, Callable[[], float | None]]] = []
+        self._lock = self._hooks_lock = threading.Lock()
 
     def now(self) -> float:
         with self._lock:
@@ -63,38 +103,8 @@ class VirtualClock:
         for _, callback in subscribers:  # outside the lock: a callback may read or move the clock
             callback(now)
 
-    def subscribe(self, callback: Callable[[float], None]) -> Callable[[], None]:
-        """Call ``callback(now)`` after every ``advance``/``sleep``, outside the clock's lock, in the
-        advancing thread. Returns the function that unsubscribes it (idempotent)."""
-        return self._register(self._subscribers, callback)
 
-    def add_horizon(self, next_event_at: Callable[[], float | None]) -> Callable[[], None]:
-        """Tell whoever waits on this clock when something next happens (a simulated world's next
-        scheduled event), so that a long wait can jump there instead of crawling. Returns the
-        function that removes it (idempotent)."""
-        return self._register(self._horizons, next_event_at)
-
-    def _register(self, registry: list[tuple[object, _F]], fn: _F) -> Callable[[], None]:
-        entry = (object(), fn)  # removing takes out this registration, not an equal one
-        with self._lock:
-            registry.append(entry)
-
-        def remove() -> None:
-            with self._lock:
-                if entry in registry:
-                    registry.remove(entry)
-
-        return remove
-
-    def next_event_at(self) -> float | None:
-        """The earliest time a horizon announces (None: nobody expects anything)."""
-        with self._lock:
-            horizons = [fn for _, fn in self._horizons]
-        times = [t for t in (fn() for fn in horizons) if t is not None]
-        return min(times, default=None)
-
-
-class DiscreteClock:
+class DiscreteClock(_WorldHooks):
     """Virtual time for many concurrent actors: a discrete-event (conservative) scheduler.
 
     ``VirtualClock`` moves time by the full amount of any sleep, which is right for one execution at
@@ -115,15 +125,14 @@ class DiscreteClock:
     """
 
     def __init__(self, start: float = 1_800_000_000.0) -> None:
+        super().__init__()
         self._now = start
-        self._cond = threading.Condition()
+        self._cond = self._hooks_lock = threading.Condition()
         self._runnable = 0
         self._sleepers: list[tuple[float, int, _Waiter]] = []
         self._seq = 0
         self._moves = 0
         self._generation = 0  # changes whenever an actor starts or stops running
-        self._subscribers: list[tuple[object, Callable[[float], None]]] = []
-        self._horizons: list[tuple[object, Callable[[], float | None]]] = []
         self._local = threading.local()
         self._scheduler: threading.Thread | None = None
         self._stopping = False
@@ -209,33 +218,6 @@ class DiscreteClock:
         waiter.woken.set()
         return True
 
-    # -- the simulated world ----------------------------------------------------------------------
-    def subscribe(self, callback: Callable[[float], None]) -> Callable[[], None]:
-        """Call ``callback(now)`` in the scheduler thread each time time moves."""
-        return self._register(self._subscribers, callback)
-
-    def add_horizon(self, next_event_at: Callable[[], float | None]) -> Callable[[], None]:
-        """Time moves no further than what ``next_event_at()`` announces (called outside the lock)."""
-        return self._register(self._horizons, next_event_at)
-
-    def _register(self, registry: list[tuple[object, _F]], fn: _F) -> Callable[[], None]:
-        entry = (object(), fn)
-        with self._cond:
-            registry.append(entry)
-            self._cond.notify_all()
-
-        def remove() -> None:
-            with self._cond:
-                if entry in registry:
-                    registry.remove(entry)
-
-        return remove
-
-    def next_event_at(self) -> float | None:
-        with self._cond:
-            horizons = [fn for _, fn in self._horizons]
-        return min((t for t in (fn() for fn in horizons) if t is not None), default=None)
-
     # -- the scheduler -----------------------------------------------------------------------------
     def __enter__(self) -> DiscreteClock:
         self.start()
@@ -307,9 +289,6 @@ class _Waiter:
 
     def __init__(self) -> None:
         self.woken = threading.Event()
-
-    def __lt__(self, other: _Waiter) -> bool:  # heap ties are broken by the sequence number first
-        return id(self) < id(other)
 
 
 class DiscreteEvent:
