@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint fmt clean openapi bench bench-wait bench-startup
+.PHONY: demo test lint fmt clean openapi bench bench-wait bench-startup chaos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ bench-wait: $(STAMP)
 # call against one reused) against the simulator; figures also in bench/startup.json.
 bench-startup: $(STAMP)
 	$(BIN)/python -m bench.startup --json bench/startup.json
+
+# Chaos suite: 300 seeded executions under random LiveKit faults, every invariant checked; progress
+# and a summary table on stderr, exit status 1 on any violation (a small run is in `make test`).
+chaos: $(STAMP)
+	$(BIN)/python -m sandbox.chaos --executions 300 --seed 7
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

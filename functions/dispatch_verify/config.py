@@ -130,3 +130,19 @@ def _credentials(values: dict[str, Any], source: str) -> LiveKitCredentials:
         api_key=values["api_key"].strip(),
         api_secret=SecretStr(values["api_secret"]),
     )
+
+
+LIVEKIT_TIMEOUT_S = 10.0  # livekit-api's own default
+
+
+def livekit_timeout_s() -> float:
+    """How long one LiveKit call may take before it counts as unanswered (a transient error):
+    ``LIVEKIT_TIMEOUT_S`` seconds, 10 by default (the chaos suite uses a fraction of a second)."""
+    text = os.environ.get("LIVEKIT_TIMEOUT_S", "").strip()
+    try:
+        value = float(text) if text else LIVEKIT_TIMEOUT_S
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ConfigurationError.of("internal", "LIVEKIT_TIMEOUT_S must be a positive number of seconds")
+    return value

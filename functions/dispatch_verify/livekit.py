@@ -24,6 +24,7 @@ from typing import Protocol, TypeVar
 import aiohttp
 from livekit import api
 
+from dispatch_verify import config
 from dispatch_verify.config import LiveKitCredentials
 from dispatch_verify.errors import (
     Cause,
@@ -35,7 +36,7 @@ from dispatch_verify.errors import (
 )
 
 log = logging.getLogger(__name__)
-CLIENT_TIMEOUT_S = 10.0
+CLIENT_TIMEOUT_S = config.LIVEKIT_TIMEOUT_S  # the default; LIVEKIT_TIMEOUT_S sets it (config.py)
 # A dial that waits until answered must outlast the ringing: livekit-api asks ringing + 2 s of aiohttp.
 DIAL_MARGIN_S = 5.0
 _LONGEST_RINGING_S = 60.0  # above any ringing_timeout_s a request may ask for (models: 40 s)
@@ -216,11 +217,11 @@ class LiveKitClient:
     def __init__(
         self,
         credentials: LiveKitCredentials,
-        timeout_s: float = CLIENT_TIMEOUT_S,
+        timeout_s: float | None = None,  # None: config.livekit_timeout_s()
         *,
         shared_loop: _SharedLoop | None = None,
     ) -> None:
-        self._timeout_s = timeout_s
+        self._timeout_s = timeout_s = config.livekit_timeout_s() if timeout_s is None else timeout_s
         self._shared = shared_loop
         self._runner = None if shared_loop else asyncio.Runner()
         self.broken = False  # a network error: a shared client is dropped after the invocation
@@ -346,7 +347,7 @@ class LiveKitClient:
 _MAX_SHARED_CLIENTS = 4
 _shared_lock = threading.Lock()
 _shared_loop: _SharedLoop | None = None
-_shared_clients: OrderedDict[tuple[str, str, str], LiveKitClient] = OrderedDict()
+_shared_clients: OrderedDict[tuple[str, str, str, float], LiveKitClient] = OrderedDict()
 
 
 def _credentials_key(credentials: LiveKitCredentials) -> tuple[str, str, str]:
@@ -358,7 +359,7 @@ def shared_client(credentials: LiveKitCredentials) -> LiveKitClient:
     """The process's client for these credentials (new credentials, e.g. a rotated secret, get a
     new one; the least recently used beyond ``_MAX_SHARED_CLIENTS`` is closed)."""
     global _shared_loop
-    key = _credentials_key(credentials)
+    key = (*_credentials_key(credentials), config.livekit_timeout_s())
     with _shared_lock:
         client = _shared_clients.get(key)
         if client is not None:
@@ -367,7 +368,7 @@ def shared_client(credentials: LiveKitCredentials) -> LiveKitClient:
         if _shared_loop is None:
             _shared_loop = _SharedLoop()
             atexit.register(close_shared_clients)
-        client = LiveKitClient(credentials, shared_loop=_shared_loop)
+        client = LiveKitClient(credentials, key[3], shared_loop=_shared_loop)
         _shared_clients[key] = client
         evicted = [
             _shared_clients.popitem(last=False)[1] for _ in range(len(_shared_clients) - _MAX_SHARED_CLIENTS)
@@ -391,7 +392,7 @@ def _close_later(client: LiveKitClient) -> None:
     loop = _shared_loop
     if loop is None:
         return
-    grace_s = CLIENT_TIMEOUT_S + _LONGEST_RINGING_S + DIAL_MARGIN_S
+    grace_s = max(CLIENT_TIMEOUT_S, config.livekit_timeout_s()) + _LONGEST_RINGING_S + DIAL_MARGIN_S
 
     def close_soon() -> None:
         loop.loop.call_later(grace_s, lambda: asyncio.ensure_future(client.aclose_shared()))

@@ -8,7 +8,9 @@ then Twirp routes (``bad_route``), decodes the body (``malformed``), and the han
 from __future__ import annotations
 
 import json
+import sys
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +44,22 @@ class Fault:
     latency_s: float
     message: str | None
     applied: bool = False  # the call takes effect, yet the caller sees the error
+    room: str | None = None  # only calls about this room (a test device: aims a fault at one run)
+    hold_s: float = 0.0  # real seconds the reply is held after the call took effect (client timeouts)
+
+
+def request_room(req: Message) -> str:
+    """The room a request is about ("" for none): ``room``, CreateRoom's ``name``, SIP's ``room_name``."""
+    for field in ("room", "room_name", "name"):
+        if field in req.DESCRIPTOR.fields_by_name:
+            return str(getattr(req, field))
+    return ""
+
+
+def _hold(fault: Fault | None) -> None:
+    """Hold the answer for the fault's real seconds: a client with a shorter timeout gives up."""
+    if fault is not None and fault.hold_s > 0:
+        time.sleep(fault.hold_s)
 
 
 class TwirpApp:
@@ -53,21 +71,38 @@ class TwirpApp:
         self.verifier = TokenVerifier(api_key, api_secret)
         self.faults: dict[str, deque[Fault]] = {}
         self.calls: list[tuple[str, str, int]] = []
+        self.revoked_from: float | None = None  # clock time from which the API key is rejected
+        self.record_tokens = False
+        self.tokens: set[str] = set()  # every bearer token received, while record_tokens is on
         self._calls_lock = threading.Lock()
 
     def add_fault(self, method: str, fault: Fault) -> None:
         with self.world.lock:
             self.faults.setdefault(method, deque()).append(fault)
 
-    def _take_fault(self, method: str) -> Fault | None:
+    def recorded_tokens(self) -> set[str]:
+        with self._calls_lock:
+            return set(self.tokens)
+
+    def clear_faults(self, room: str | None = None) -> None:
+        """Forget the faults still pending: all of them, or those aimed at ``room``."""
+        with self.world.lock:
+            for queue in self.faults.values():
+                kept = [f for f in queue if room is not None and f.room != room]
+                queue.clear()
+                queue.extend(kept)
+
+    def _take_fault(self, method: str, room: str) -> Fault | None:
+        """The first pending fault of ``method`` aimed at every room or at ``room``; one use of it."""
         with self.world.lock:
             queue = self.faults.get(method)
             while queue and queue[0].remaining <= 0:
                 queue.popleft()
-            if not queue:
-                return None
-            queue[0].remaining -= 1
-            return queue[0]
+            for fault in queue or ():
+                if fault.remaining > 0 and fault.room in (None, room):
+                    fault.remaining -= 1
+                    return fault
+            return None
 
     def authenticate(self, header: str | None) -> Claims:
         if not header:
@@ -75,12 +110,18 @@ class TwirpApp:
         if not header.startswith("Bearer "):
             raise PlainAuthError("invalid authorization header. Must start with Bearer ")
         token = header[len("Bearer ") :]
+        if self.record_tokens:
+            with self._calls_lock:
+                self.tokens.add(token)
         try:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise PlainAuthError("invalid authorization token") from None
         if unverified.get("iss") != self.api_key:
             raise PlainAuthError(f"invalid API key: {unverified.get('iss', '')}")
+        revoked_from = self.revoked_from
+        if revoked_from is not None and self.world.clock.now() >= revoked_from:
+            raise PlainAuthError(f"invalid API key: {self.api_key}")  # as for a key that was deleted
         try:  # signature, exp and nbf are checked against wall time, as the tokens were minted
             return self.verifier.verify(token)
         except (jwt.PyJWTError, ValueError) as e:
@@ -99,7 +140,7 @@ class TwirpApp:
             encoding = ctype
             req = self._decode(method.request, body, encoding)
             method.authorize(claims, req)
-            fault = self._take_fault(name)
+            fault = self._take_fault(name, request_room(req))
             if fault is not None and fault.latency_s > 0:
                 self.world.clock.sleep(fault.latency_s)
             failure = None
@@ -107,6 +148,7 @@ class TwirpApp:
                 msg = fault.message or DEFAULT_FAULT_MESSAGES.get(fault.code, f"injected fault: {fault.code}")
                 failure = TwirpError(fault.code, msg)
                 if not fault.applied:
+                    _hold(fault)
                     raise failure
             with self.world.lock:
                 now = self.world.advance()
@@ -115,6 +157,7 @@ class TwirpApp:
                 self.world.clock.sleep(reply.delay_s)
                 with self.world.lock:
                     reply = reply.then(self.world.advance())
+            _hold(fault)  # done; the answer may still be late
             if failure is not None:
                 raise failure
             self._record(name, "ok", 200)
@@ -198,11 +241,14 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def _answer(self, status: int, ctype: str, payload: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (a held reply)
+            self.close_connection = True
 
     def _twirp(self, http_method: str) -> None:
         body = self._body()
@@ -228,3 +274,8 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], app: TwirpApp) -> None:
         self.app = app
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that gave up (a held reply, a timed-out keep-alive): nothing to report
+        super().handle_error(request, client_address)

@@ -136,17 +136,48 @@ class LiveKitSimulator:
         message: str | None = None,
         *,
         applied: bool = False,
+        room: str | None = None,
+        hold_s: float = 0.0,
     ) -> None:
         """The next ``count`` calls of Twirp method ``method`` fail with ``code`` after ``latency_s``
         extra seconds on the clock. ``code=None`` with ``latency_s > 0`` only adds latency.
-        ``applied=True``: the call takes effect but the caller still gets the error (a lost reply)."""
+        ``applied=True``: the call takes effect but the caller still gets the error (a lost reply).
+
+        ``room``: only calls about that room count (the request's room; CreateRoom's name), so a
+        fault can be aimed at one workflow execution among many. ``hold_s``: the answer is held for
+        that many *real* seconds after the call took effect (or, for a fault that is not applied,
+        before the error), so a client whose timeout is shorter gives up although the call was
+        done, as against a slow server. Faults are a test device, not LiveKit behaviour."""
         if code is not None and code not in TWIRP_STATUS:
             raise ValueError(f"unknown Twirp code {code!r}; known: {', '.join(sorted(TWIRP_STATUS))}")
-        if code is None and latency_s <= 0:
-            raise ValueError("a fault needs a code, a latency_s > 0, or both")
-        if count < 1 or latency_s < 0:
-            raise ValueError("count must be >= 1 and latency_s >= 0")
-        self.app.add_fault(method, Fault(code, count, latency_s, message, applied))
+        if code is None and latency_s <= 0 and hold_s <= 0:
+            raise ValueError("a fault needs a code, a latency_s > 0, a hold_s > 0, or a mix")
+        if count < 1 or latency_s < 0 or hold_s < 0:
+            raise ValueError("count must be >= 1, latency_s and hold_s >= 0")
+        self.app.add_fault(method, Fault(code, count, latency_s, message, applied, room, hold_s))
+
+    def clear_faults(self, room: str | None = None) -> None:
+        """Drop the injected faults not used up yet: every one, or those aimed at ``room``."""
+        self.app.clear_faults(room)
+
+    def revoke_api_key(self, at: float | None = None) -> None:
+        """Revoke the API key from clock time ``at`` (default: now): every request signed with it is
+        then refused as LiveKit refuses an unknown key (401, plain text ``invalid API key``).
+        Webhooks are still signed with it."""
+        self.app.revoked_from = float(self.clock.now() if at is None else at)
+
+    def restore_api_key(self) -> None:
+        """The API key is valid again (a revocation not yet in force is cancelled)."""
+        self.app.revoked_from = None
+
+    def record_tokens(self, on: bool = True) -> None:
+        """Keep every JWT received from clients and every webhook token signed (``tokens``)."""
+        self.app.record_tokens = self._webhooks.record_tokens = on
+
+    @property
+    def tokens(self) -> set[str]:
+        """The JWTs seen since ``record_tokens()``: bearer tokens received and webhook tokens signed."""
+        return self.app.recorded_tokens() | self._webhooks.recorded_tokens()
 
     def add_participant(
         self,
@@ -275,6 +306,13 @@ class LiveKitSimulator:
         with self.world.lock:
             self.world.advance()
             return self.world.max_live(room, agent_name)
+
+    def max_agents(self, room: str, agent_name: str) -> int:
+        """The most AGENT participants named ``agent_name`` (``lk.agent.name``/``lk.agent_name``)
+        that were ever in ``room`` at the same time."""
+        with self.world.lock:
+            self.world.advance()
+            return self.world.max_agents(room, agent_name)
 
     def live_dispatches(self, room: str, agent_name: str | None = None) -> list[AgentDispatch]:
         with self.world.lock:

@@ -192,6 +192,8 @@ class Webhooks:
         self._outbox: deque[_Pending] = deque()
         self._delivering = threading.Lock()
         self._local = threading.local()
+        self.record_tokens = False
+        self.tokens: set[str] = set()  # every token signed, while record_tokens is on
 
     @property
     def target(self) -> str | Target | None:
@@ -202,8 +204,16 @@ class Webhooks:
         with self._lock:
             return list(self._records)
 
+    def recorded_tokens(self) -> set[str]:
+        with self._lock:
+            return set(self.tokens)
+
     def sign(self, body: str) -> dict[str, str]:
-        return signed_headers(body, self.api_key, self._api_secret)
+        headers = signed_headers(body, self.api_key, self._api_secret)
+        if self.record_tokens:
+            with self._lock:
+                self.tokens.add(headers["Authorization"])
+        return headers
 
     def configure(
         self, target: str | Target | None, drop: float, duplicate: float, seed: int | None

@@ -24,6 +24,7 @@ from livekit.protocol.models import ParticipantInfo, Room
 
 from .errors import TwirpError, not_found_room
 from .model import (
+    AGENT_NAME_ATTRIBUTES,
     DEFAULT_DEPARTURE_TIMEOUT_S,
     DEFAULT_EMPTY_TIMEOUT_S,
     ENDED,
@@ -75,6 +76,7 @@ class World:
         self._seq = itertools.count()
         self._live: Counter[tuple[str, str]] = Counter()
         self._max_live: Counter[tuple[str, str]] = Counter()
+        self._max_agents: Counter[tuple[str, str]] = Counter()  # agent participants at once, per name
         self.telephony = Telephony()
         # hooks set by the agent fleet
         self.on_dispatch: Callable[[Dispatch, float], None] = lambda d, t: None
@@ -185,10 +187,22 @@ class World:
         if info.identity in state.participants:  # a new session replaces the old one
             self._remove_participant(state, info.identity, t)
         state.participants[info.identity] = info
+        if is_agent(info):
+            self._count_agents(state, info)
         if info.state == ParticipantInfo.State.ACTIVE:  # LiveKit: participant_joined on becoming ACTIVE
             self.emit("participant_joined", state, info, t)
         if not is_agent(info):
             state.non_agent_ever_joined = True
+
+    def _count_agents(self, state: RoomState, info: ParticipantInfo) -> None:
+        for name in {info.attributes.get(a) for a in AGENT_NAME_ATTRIBUTES} - {None, ""}:
+            present = sum(
+                1
+                for p in state.participants.values()
+                if is_agent(p) and name in (p.attributes.get(a) for a in AGENT_NAME_ATTRIBUTES)
+            )
+            key = (state.info.name, str(name))
+            self._max_agents[key] = max(self._max_agents[key], present)
 
     def leave(self, room: str, identity: str, t: float) -> bool:
         state = self.rooms.get(room)
@@ -340,3 +354,7 @@ class World:
 
     def max_live(self, room: str, agent_name: str) -> int:
         return self._max_live[(room, agent_name)]
+
+    def max_agents(self, room: str, agent_name: str) -> int:
+        """The most agent participants named ``agent_name`` ever in ``room`` at the same time."""
+        return self._max_agents[(room, agent_name)]

@@ -1,0 +1,677 @@
+"""Chaos suite: many workflow executions under random LiveKit faults, checked against invariants.
+
+``python -m sandbox.chaos --executions 300 --seed 7`` (``make chaos``) generates seeded scenarios,
+runs each through the real ASL and the real handlers on the local engine against the LiveKit
+simulator, and checks, per execution:
+
+* it ends, exactly as the injected truth says: ``verified`` (SUCCEEDED) or escalated with the
+  expected cause (FAILED ``AgentNotVerified``, the bundle's cause);
+* exactly one terminal ledger record for its request id, with that status and cause;
+* escalated: exactly one SNS message and one ``AgentDispatchEscalated`` event for its request id;
+  verified: none;
+* its room never held two AGENT participants of the requested name at once, nor two live
+  dispatches of it;
+
+and, over the whole run, that no API secret and no JWT (the clients' bearer tokens, the webhooks'
+tokens) appears in any handler log line, notification or bus event. Violations name the execution;
+the exit status is 1 if there is any.
+
+A scenario is: a room and an agent name of its own, the agent's behaviour, the faults aimed at its
+room (the simulator's ``inject_fault(..., room=...)``), the webhook delivery (on, off, dropped
+or duplicated shares), a key revocation, and the truth derived from those. Faults that the retry
+budget absorbs (LiveKit ``Retry``: 6 tries per step) are kept at <= 4 failing calls per execution,
+so that a stray timeout on a loaded machine cannot turn them into an exhaustion.
+
+The clock is chosen in one place (``choose_clock``): on a ``DiscreteClock`` the executions of a
+batch run at once on virtual time; on a ``VirtualClock`` (a sleep moves everyone's time) one after
+another. The LiveKit client timeout is ``LIVEKIT_TIMEOUT_S`` (0.5 s here) so that a reply held for
+real seconds (``hold_s``) really times the client out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import re
+import secrets
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import sandbox.clock as clocks
+from sandbox.livekit_sim import LiveKitSimulator
+from sandbox.local_api import LocalApi
+from sandbox.runner import ExecutionResult, LocalEngine
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIENT_TIMEOUT_S = 0.5  # LIVEKIT_TIMEOUT_S for the run: a held reply must outlast it
+HOLD_S = CLIENT_TIMEOUT_S + 0.3  # real seconds a "timeout" fault holds the reply
+SLOW_S = 0.15  # real seconds a "slow" fault holds it (inside the timeout)
+REVOKE_AFTER_S = 8.0  # virtual seconds after the start of its batch a revoked key stops working
+EXECUTION_TIMEOUT_S = 180.0  # real seconds one execution (or one concurrent batch) may take
+POLL_S, JOIN_TIMEOUT_S = 3, 20
+STEP_FAILING = ("CreateRoom", "CreateDispatch", "ListDispatch")  # no step swallows their failure
+ABSORBED_BUDGET = 4  # failing calls per execution the retries must absorb (6 tries per step)
+EXHAUSTING = (6, 7)  # failing calls of one step's method that use up its 6 tries
+
+FAULT_KINDS = (
+    "none",  # no fault: the behaviour alone decides
+    "transient",  # unavailable / internal / deadline_exceeded bursts within the retry budget
+    "transient_exhausted",  # a burst longer than the budget: escalated livekit_unavailable
+    "slow",  # replies held for a while, inside the client's timeout
+    "timeout",  # the reply held longer than the client's timeout; the call took effect
+    "lost_reply",  # the call took effect, the caller got an error
+    "quota",  # 429 resource_exhausted within the budget
+    "quota_exhausted",  # 429s beyond the budget: escalated quota
+    "revoked",  # the API key revoked mid-run: escalated auth, unless verified before
+)
+WEBHOOK_MODES: dict[str, tuple[bool, float, float]] = {  # name: (on, drop, duplicate)
+    "on": (True, 0.0, 0.0),
+    "off": (False, 0.0, 0.0),
+    "drop": (True, 0.6, 0.0),
+    "duplicate": (True, 0.0, 0.6),
+    "lossy": (True, 0.3, 0.3),
+}
+TRANSIENT_CODES = ("unavailable", "internal", "deadline_exceeded")
+# Behaviour -> the truth with no fault that decides otherwise.
+BEHAVIOUR_TRUTH = {
+    "warm": "verified",
+    "wake": "verified",  # wakes well inside the join timeout
+    "stay": "verified",  # leave:S, S longer than any check can be delayed: seen while present
+    "never": "not_joined",
+    "none": "never_assigned",
+    "reject": "job_failed",
+    "leave0": "joined_then_left",  # leave:0: gone before any check can see it
+}
+BEHAVIOUR_WEIGHTS = {"warm": 5, "wake": 5, "stay": 2, "never": 2, "none": 2, "reject": 2, "leave0": 2}
+SECRET_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+# -- scenarios -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FaultSpec:
+    method: str
+    code: str | None
+    count: int
+    latency_s: float = 0.0
+    applied: bool = False
+    hold_s: float = 0.0
+
+    def failing(self) -> int:
+        """Calls this fault makes fail, as the client sees them."""
+        return self.count if self.code is not None or self.hold_s > 0 else 0
+
+    def __str__(self) -> str:
+        what = self.code or (
+            "timeout" if self.hold_s > CLIENT_TIMEOUT_S else "slow" if self.hold_s else "latency"
+        )
+        extra = " applied" if self.applied else ""
+        extra += f" +{self.latency_s:g}s" if self.latency_s else ""
+        extra += f" held {self.hold_s:g}s" if self.hold_s else ""
+        return f"{self.method} {what} x{self.count}{extra}"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str  # execution name = request id
+    room: str
+    agent: str
+    behaviour: str  # simulator behaviour text
+    kind: str  # behaviour family, a key of BEHAVIOUR_TRUTH
+    max_attempts: int
+    faults: tuple[FaultSpec, ...]
+    fault_kinds: tuple[str, ...]
+    webhooks: str  # a key of WEBHOOK_MODES
+    revoke: bool
+    expected: str  # "verified" or the escalation cause
+
+    @property
+    def expected_status(self) -> str:
+        return "verified" if self.expected == "verified" else "escalated"
+
+    def request(self) -> dict[str, Any]:
+        return {
+            "room": self.room,
+            "agent_name": self.agent,
+            "metadata": {"chaos": self.name},
+            "options": {
+                "poll_interval_s": POLL_S,
+                "join_timeout_s": JOIN_TIMEOUT_S,
+                "max_attempts": self.max_attempts,
+            },
+        }
+
+    def describe(self) -> str:
+        faults = "; ".join(str(f) for f in self.faults) or "no fault"
+        revoke = f"; key revoked at +{REVOKE_AFTER_S:g}s" if self.revoke else ""
+        return f"{self.behaviour}, {faults}{revoke}, webhooks {self.webhooks}"
+
+
+def generate(count: int, seed: int) -> list[Scenario]:
+    """``count`` scenarios; every fault kind and webhook mode is present once count >= 9."""
+    rng = random.Random(seed)
+    kinds = [FAULT_KINDS[i % len(FAULT_KINDS)] for i in range(count)]
+    modes = list(WEBHOOK_MODES)
+    webhooks = [modes[i % len(modes)] for i in range(count)]
+    rng.shuffle(kinds)
+    rng.shuffle(webhooks)
+    return [
+        _scenario(rng, i, kind, mode, seed)
+        for i, (kind, mode) in enumerate(zip(kinds, webhooks, strict=True))
+    ]
+
+
+def _scenario(rng: random.Random, i: int, fault_kind: str, webhooks: str, seed: int) -> Scenario:
+    name = f"chaos-{seed}-{i:04d}"
+    revoke = fault_kind == "revoked"
+    families = ["warm", "never", "none", "wake"] if revoke else list(BEHAVIOUR_WEIGHTS)
+    kind = rng.choices(families, weights=[BEHAVIOUR_WEIGHTS[f] for f in families])[0]
+    behaviour = {
+        "warm": "warm",
+        "wake": f"wake:{rng.uniform(2, 12):.1f}",
+        "stay": f"leave:{rng.randint(30, 40)}",
+        "never": "never",
+        "none": "none",
+        "reject": "reject",
+        "leave0": "leave:0",
+    }[kind]
+    if revoke and kind == "wake":
+        behaviour = "wake:60"  # asleep past the revocation: auth
+    if revoke and webhooks not in ("on", "duplicate"):
+        # A warm agent must be seen before the revocation: by its join webhook. Without one the
+        # first look may come only at the wait's backstop, after the key is gone.
+        webhooks = rng.choice(["on", "duplicate"])
+    faults = _faults(rng, fault_kind, kind)
+    kinds = [fault_kind]
+    if fault_kind not in ("revoked", "transient_exhausted", "quota_exhausted") and rng.random() < 0.35:
+        extra_kind = rng.choice(
+            [k for k in ("transient", "slow", "timeout", "lost_reply", "quota") if k != fault_kind]
+        )
+        extra = _faults(rng, extra_kind, kind, budget=ABSORBED_BUDGET - sum(f.failing() for f in faults))
+        if extra:
+            faults += extra
+            kinds.append(extra_kind)
+    if revoke:
+        expected = "verified" if kind == "warm" else "auth"
+    elif fault_kind == "transient_exhausted":
+        expected = "livekit_unavailable"
+    elif fault_kind == "quota_exhausted":
+        expected = "quota"
+    else:
+        expected = BEHAVIOUR_TRUTH[kind]
+    return Scenario(
+        name=name,
+        room=f"room-{name}",
+        agent=f"agent-{i:04d}",
+        behaviour=behaviour,
+        kind=kind,
+        max_attempts=rng.randint(1, 3),
+        faults=tuple(faults),
+        fault_kinds=tuple(dict.fromkeys(kinds)),
+        webhooks=webhooks,
+        revoke=revoke,
+        expected=expected,
+    )
+
+
+def _faults(rng: random.Random, fault_kind: str, kind: str, budget: int = ABSORBED_BUDGET) -> list[FaultSpec]:
+    # A stay agent is seen while present only if no check is held up by retries for long.
+    lists = ["ListParticipants", "ListDispatch"] if kind != "stay" else []
+    if fault_kind in ("none", "revoked") or budget <= 0:
+        return []
+    if fault_kind == "transient":
+        method = rng.choice(["CreateRoom", "CreateDispatch", *lists])
+        return [FaultSpec(method, rng.choice(TRANSIENT_CODES), rng.randint(1, budget))]
+    if fault_kind == "transient_exhausted":
+        method = rng.choice(["CreateRoom", "CreateDispatch"])
+        return [FaultSpec(method, rng.choice(("unavailable", "internal")), rng.choice(EXHAUSTING))]
+    if fault_kind == "slow":  # slow, yet inside the client's timeout (real time: the client's clock)
+        method = rng.choice(["CreateRoom", "CreateDispatch", "ListParticipants", "ListDispatch"])
+        return [FaultSpec(method, None, rng.randint(1, min(3, budget)), hold_s=SLOW_S)]
+    if fault_kind == "timeout":
+        method = rng.choice(["CreateRoom", "CreateDispatch", *lists])
+        return [FaultSpec(method, None, rng.randint(1, min(2, budget)), hold_s=HOLD_S)]
+    if fault_kind == "lost_reply":
+        method = rng.choice(["CreateRoom", "CreateDispatch", "CreateDispatch", "DeleteDispatch"])
+        code = rng.choice(TRANSIENT_CODES)
+        return [FaultSpec(method, code, rng.randint(1, min(3, budget)), applied=True)]
+    if fault_kind == "quota":
+        method = rng.choice(["CreateDispatch", "CreateDispatch", *lists])
+        return [FaultSpec(method, "resource_exhausted", rng.randint(1, budget))]
+    if fault_kind == "quota_exhausted":
+        return [FaultSpec("CreateDispatch", "resource_exhausted", rng.choice(EXHAUSTING))]
+    raise ValueError(f"unknown fault kind {fault_kind!r}")
+
+
+# -- what an execution left behind ------------------------------------------------------------------
+@dataclass
+class Observation:
+    scenario: Scenario
+    status: str  # SUCCEEDED, FAILED, ..., or "DID_NOT_END"
+    error: str | None = None
+    cause: str | None = None  # the escalation bundle's cause (FAILED), else None
+    ledger: list[dict[str, Any]] = field(default_factory=list)  # items of its request id
+    notifications: int = 0
+    notification_causes: list[str] = field(default_factory=list)
+    bus_events: int = 0
+    max_agents: int = 0
+    max_live_dispatches: int = 0
+    client_timeouts: int = 0  # failed steps whose LiveKit call timed out on the client
+    wall_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Violation:
+    execution: str
+    invariant: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.execution}: {self.invariant}: {self.detail}"
+
+
+def check_execution(obs: Observation) -> list[Violation]:
+    """The invariants one execution must hold."""
+    s, found = obs.scenario, []
+
+    def bad(invariant: str, detail: str) -> None:
+        found.append(Violation(s.name, invariant, detail))
+
+    if obs.status == "DID_NOT_END":
+        bad("ends", "still running when the run gave up on it")
+        return found
+    # the outcome matches the injected truth
+    if s.expected == "verified":
+        if obs.status != "SUCCEEDED":
+            bad("outcome", f"expected verified, got {obs.status} {obs.error} cause={obs.cause}")
+    elif obs.status != "FAILED" or obs.error != "AgentNotVerified":
+        bad("outcome", f"expected escalated {s.expected}, got {obs.status} {obs.error}")
+    elif obs.cause != s.expected:
+        bad("cause", f"expected {s.expected}, escalated {obs.cause}")
+    # exactly one terminal ledger record, with the right status and cause
+    if len(obs.ledger) != 1:
+        bad("one ledger record", f"{len(obs.ledger)} ledger items for request {s.name}")
+    for item in obs.ledger:
+        status, cause = item.get("status"), item.get("cause")
+        if status != s.expected_status:
+            bad("ledger status", f"ledger says {status!r}, expected {s.expected_status!r}")
+        elif s.expected_status == "escalated" and cause != s.expected:
+            bad("ledger cause", f"ledger cause {cause!r}, expected {s.expected!r}")
+        elif s.expected_status == "verified" and cause is not None:
+            bad("ledger cause", f"verified, yet the ledger has cause {cause!r}")
+    # one notification for an escalation, none for a verification
+    want = 1 if s.expected_status == "escalated" else 0
+    if obs.notifications != want:
+        bad("one notification", f"{obs.notifications} SNS messages, expected {want}")
+    if obs.bus_events != want:
+        bad("one notification", f"{obs.bus_events} AgentDispatchEscalated events, expected {want}")
+    if want and obs.notification_causes and set(obs.notification_causes) != {s.expected}:
+        bad("notification cause", f"SNS causes {obs.notification_causes}, expected {s.expected}")
+    # a reply held past the client's timeout did time the client out (the harness works); "Await
+    # agent" shrugs off a failed ListParticipants (the wait's timeout looks again), so only methods
+    # whose failure fails a step count
+    if (
+        any(f.hold_s > CLIENT_TIMEOUT_S and f.method in STEP_FAILING for f in s.faults)
+        and not obs.client_timeouts
+    ):
+        bad("fault delivered", "a reply was held past the client timeout, yet no step timed out")
+    # never two agents of the requested name in the room
+    if obs.max_agents > 1:
+        bad("never two agents", f"{obs.max_agents} agents named {s.agent} in {s.room} at once")
+    if obs.max_live_dispatches > 1:
+        bad("never two live dispatches", f"{obs.max_live_dispatches} live dispatches of {s.agent} at once")
+    return found
+
+
+def check_secrets(
+    texts: Iterable[tuple[str, str]], secret_values: Iterable[str], tokens: set[str], names: Iterable[str]
+) -> list[Violation]:
+    """No secret value and no JWT in any text. ``texts``: (where, text) pairs (log lines,
+    notifications, events); a violation names the execution whose name the text carries."""
+    values = [v for v in secret_values if v]
+    names = list(names)
+    found: list[Violation] = []
+    for where, text in texts:
+        leaks = [f"the API secret {_mask(v)}" for v in values if v in text]
+        for jwt in SECRET_PATTERN.findall(text):
+            known = "a JWT the simulator saw" if jwt in tokens else "a JWT-shaped string"
+            leaks.append(f"{known} {_mask(jwt)}")
+        if leaks:
+            execution = next((n for n in names if n in text), "(no execution named)")
+            found.append(Violation(execution, "no secret in logs", f"{', '.join(leaks)} in {where}"))
+    return found
+
+
+def _mask(value: str) -> str:
+    return f"{value[:6]}...({len(value)} chars)"
+
+
+# -- running -----------------------------------------------------------------------------------------
+def choose_clock(preference: str = "auto") -> tuple[Any, bool]:
+    """The one place the clock is chosen: (clock, run a batch's executions at once?)."""
+    discrete = getattr(clocks, "DiscreteClock", None)
+    if preference == "discrete" or (preference == "auto" and discrete is not None):
+        if discrete is None:
+            raise RuntimeError("sandbox.clock has no DiscreteClock yet")
+        return discrete(), True
+    return clocks.VirtualClock(), False
+
+
+@dataclass
+class Report:
+    observations: list[Observation]
+    violations: list[Violation]
+    wall_s: float
+    concurrent: bool
+
+    def table(self) -> str:
+        return summary_table(self)
+
+
+class Progress:
+    def __init__(self, total: int, out: TextIO | None) -> None:
+        self.total, self.done, self.out = total, 0, out
+        self._lock = threading.Lock()
+
+    def line(self, text: str) -> None:
+        if self.out is not None:
+            print(text, file=self.out, flush=True)
+
+    def finished(self, obs: Observation, violations: list[Violation]) -> None:
+        with self._lock:
+            self.done += 1
+            s = obs.scenario
+            got = (
+                obs.cause
+                if obs.status == "FAILED"
+                else "verified"
+                if obs.status == "SUCCEEDED"
+                else obs.status
+            )
+            mark = "ok" if not violations else "VIOLATION " + "; ".join(v.invariant for v in violations)
+            self.line(
+                f"[{self.done:>4}/{self.total}] {s.name} {s.describe()} -> {got} "
+                f"(expected {s.expected}) {mark} [{obs.wall_s:.1f} s]"
+            )
+
+
+def run(
+    scenarios: list[Scenario],
+    *,
+    clock: str = "auto",
+    progress: TextIO | None = sys.stderr,
+) -> Report:
+    """Run the scenarios (revocation ones with a key of their own) and check every invariant."""
+    started = time.monotonic()
+    bar = Progress(len(scenarios), progress)
+    observations: list[Observation] = []
+    violations: list[Violation] = []
+    groups = [[s for s in scenarios if not s.revoke], [s for s in scenarios if s.revoke]]
+    concurrent = False
+    with _client_timeout(CLIENT_TIMEOUT_S):
+        for group in groups:
+            if not group:
+                continue
+            chosen, concurrent = choose_clock(clock)
+            obs, found = _run_group(group, chosen, concurrent, bar)
+            observations += obs
+            violations += found
+    return Report(observations, violations, time.monotonic() - started, concurrent)
+
+
+@contextlib.contextmanager
+def _client_timeout(seconds: float) -> Iterator[None]:
+    saved = os.environ.get("LIVEKIT_TIMEOUT_S")
+    os.environ["LIVEKIT_TIMEOUT_S"] = str(seconds)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("LIVEKIT_TIMEOUT_S", None)
+        else:
+            os.environ["LIVEKIT_TIMEOUT_S"] = saved
+
+
+def _run_group(
+    group: list[Scenario], clock: Any, concurrent: bool, bar: Progress
+) -> tuple[list[Observation], list[Violation]]:
+    """One simulator and one engine with a distinctive key pair of their own."""
+    api_key = f"chaos-key-{secrets.token_hex(4)}"
+    api_secret = f"chaos-secret-{secrets.token_urlsafe(24)}"
+    observations: list[Observation] = []
+    violations: list[Violation] = []
+    with contextlib.ExitStack() as stack:
+        if hasattr(clock, "__enter__"):
+            stack.enter_context(clock)
+        sim = stack.enter_context(LiveKitSimulator(clock, api_key=api_key, api_secret=api_secret))
+        sim.record_tokens()
+        credentials = {"url": sim.url or "", "api_key": api_key, "api_secret": api_secret}
+        engine = stack.enter_context(
+            LocalEngine(clock, credentials, template_path=str(ROOT / "template.yaml"))
+        )
+        api = LocalApi(engine)
+        ledger_table = next(
+            t.environment["LEDGER_TABLE_NAME"]
+            for t in (engine.function(lid) for lid in engine.template.functions())
+            if t.environment.get("LEDGER_TABLE_NAME")
+        )
+        batches: dict[str, list[Scenario]] = {}
+        for s in group:
+            batches.setdefault(s.webhooks, []).append(s)
+        for b, (mode, batch) in enumerate(sorted(batches.items())):
+            on, drop, duplicate = WEBHOOK_MODES[mode]
+            sim.set_webhook(api.deliver_webhook if on else None, drop=drop, duplicate=duplicate, seed=b)
+            outcomes = (
+                _run_concurrent(batch, sim, engine, clock)
+                if concurrent
+                else ((s, _run_one(s, sim, engine)) for s in batch)
+            )
+            for s, outcome in outcomes:
+                obs = _observe(s, outcome, sim, engine, ledger_table)
+                found = check_execution(obs)
+                bar.finished(obs, found)
+                observations.append(obs)
+                violations += found
+            sim.set_webhook(None)
+        names = [s.name for s in group]
+        violations += check_secrets(_texts(engine, observations), [api_secret], sim.tokens, names)
+    return observations, violations
+
+
+def _inject(s: Scenario, sim: LiveKitSimulator) -> None:
+    sim.set_agent(s.agent, s.behaviour)
+    for f in s.faults:
+        sim.inject_fault(
+            f.method, f.code, f.count, latency_s=f.latency_s, applied=f.applied, room=s.room, hold_s=f.hold_s
+        )
+
+
+def _run_one(s: Scenario, sim: LiveKitSimulator, engine: LocalEngine) -> tuple[ExecutionResult | None, float]:
+    _inject(s, sim)
+    if s.revoke:
+        sim.restore_api_key()
+        sim.revoke_api_key(at=engine.clock.now() + REVOKE_AFTER_S)
+    t0 = time.monotonic()
+    try:
+        result: ExecutionResult | None = engine.run(s.request(), name=s.name, timeout_s=EXECUTION_TIMEOUT_S)
+    except TimeoutError:
+        result = None
+    sim.clear_faults(s.room)
+    return result, time.monotonic() - t0
+
+
+def _run_concurrent(
+    batch: list[Scenario], sim: LiveKitSimulator, engine: LocalEngine, clock: Any
+) -> Iterator[tuple[Scenario, tuple[ExecutionResult | None, float]]]:
+    """Every execution of the batch starts at the same virtual instant; time stands still meanwhile."""
+    t0 = time.monotonic()
+    arns: dict[str, str] = {}
+    with clock.running():
+        for s in batch:
+            _inject(s, sim)
+        if any(s.revoke for s in batch):
+            sim.restore_api_key()
+            sim.revoke_api_key(at=clock.now() + REVOKE_AFTER_S)
+        for s in batch:
+            arns[s.name] = engine.start(s.request(), name=s.name)
+    deadline = time.monotonic() + EXECUTION_TIMEOUT_S
+    for s in batch:
+        try:
+            result: ExecutionResult | None = engine.wait(
+                arns[s.name], timeout_s=max(1.0, deadline - time.monotonic())
+            )
+        except TimeoutError:
+            result = None
+        sim.clear_faults(s.room)
+        yield s, (result, time.monotonic() - t0)
+
+
+def _observe(
+    s: Scenario,
+    outcome: tuple[ExecutionResult | None, float],
+    sim: LiveKitSimulator,
+    engine: LocalEngine,
+    ledger_table: str,
+) -> Observation:
+    result, wall_s = outcome
+    if result is None:
+        return Observation(s, "DID_NOT_END", wall_s=wall_s)
+    cause = None
+    if result.status == "FAILED":
+        with contextlib.suppress(ValueError, TypeError):
+            cause = json.loads(result.cause or "").get("cause")
+    notifications = [n for n in engine.notifications() if _request_id(n.get("message")) == s.name]
+    events = [
+        e
+        for e in engine.bus_events()
+        if e.get("detail-type") == "AgentDispatchEscalated" and _request_id(e.get("detail")) == s.name
+    ]
+    return Observation(
+        scenario=s,
+        status=result.status,
+        error=result.error,
+        cause=cause,
+        ledger=_ledger_items(engine, ledger_table, s.name),
+        notifications=len(notifications),
+        notification_causes=[str(n["message"].get("cause")) for n in notifications],
+        bus_events=len(events),
+        max_agents=sim.max_agents(s.room, s.agent),
+        max_live_dispatches=sim.max_live_dispatches(s.room, s.agent),
+        client_timeouts=sum(
+            "TimeoutError" in str((event.get("taskFailedEventDetails") or {}).get("cause"))
+            for event in result.history
+        ),
+        wall_s=wall_s,
+    )
+
+
+def _request_id(body: Any) -> str | None:
+    return body.get("request_id") if isinstance(body, dict) else None
+
+
+def _ledger_items(engine: LocalEngine, table: str, request_id: str) -> list[dict[str, Any]]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    client = engine.session.client("dynamodb")
+    deserializer = TypeDeserializer()
+    found = client.query(
+        TableName=table,
+        KeyConditionExpression="request_id = :r",
+        ExpressionAttributeValues={":r": {"S": request_id}},
+        ConsistentRead=True,
+    )["Items"]
+    return [{k: deserializer.deserialize(v) for k, v in item.items()} for item in found]
+
+
+def _texts(engine: LocalEngine, observations: list[Observation]) -> Iterator[tuple[str, str]]:
+    for n, line in enumerate(list(engine.lambda_output)):
+        yield f"handler log line {n + 1}", line
+    for n, message in enumerate(engine.notifications()):
+        yield f"SNS message {n + 1}", json.dumps(message, default=str)
+    for n, event in enumerate(engine.bus_events()):
+        yield f"EventBridge event {n + 1}", json.dumps(event, default=str)
+
+
+# -- reporting ---------------------------------------------------------------------------------------
+def summary_table(report: Report) -> str:
+    by_name: dict[str, list[Violation]] = {}
+    for v in report.violations:
+        by_name.setdefault(v.execution, []).append(v)
+    lines = [
+        f"chaos: {len(report.observations)} executions in {report.wall_s:.1f} s wall "
+        f"({'batches at once, DiscreteClock' if report.concurrent else 'one at a time, VirtualClock'}), "
+        f"{len(report.violations)} violation(s)",
+        "",
+    ]
+
+    def section(title: str, key: Any) -> None:
+        rows: dict[str, Counter[str]] = {}
+        for obs in report.observations:
+            for label in key(obs):
+                row = rows.setdefault(label, Counter())
+                row["runs"] += 1
+                row[obs.scenario.expected_status] += 1
+                row["violating"] += bool(by_name.get(obs.scenario.name))
+        lines.append(f"{title:<22}{'runs':>6}{'verified':>10}{'escalated':>11}{'violating':>11}")
+        for label in sorted(rows):
+            r = rows[label]
+            lines.append(
+                f"{label:<22}{r['runs']:>6}{r['verified']:>10}{r['escalated']:>11}{r['violating']:>11}"
+            )
+        lines.append("")
+
+    section("fault kind", lambda o: o.scenario.fault_kinds)
+    section("expected outcome", lambda o: [o.scenario.expected])
+    section("agent behaviour", lambda o: [o.scenario.kind])
+    section("webhooks", lambda o: [o.scenario.webhooks])
+    invariants = Counter(v.invariant for v in report.violations)
+    lines.append(
+        "violations by invariant: " + (", ".join(f"{k} {n}" for k, n in invariants.items()) or "none")
+    )
+    for v in report.violations[:50]:
+        lines.append(f"  {v}")
+    if len(report.violations) > 50:
+        lines.append(f"  ... and {len(report.violations) - 50} more")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.chaos", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--executions", "-n", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--clock", choices=("auto", "virtual", "discrete"), default="auto")
+    parser.add_argument("--json", type=Path, help="also write the observations and violations here")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    args = parser.parse_args(argv)
+    scenarios = generate(args.executions, args.seed)
+    report = run(scenarios, clock=args.clock, progress=None if args.quiet else sys.stderr)
+    print(summary_table(report), file=sys.stderr)
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "seed": args.seed,
+                    "executions": len(report.observations),
+                    "wall_s": round(report.wall_s, 1),
+                    "violations": [asdict(v) for v in report.violations],
+                    "observations": [
+                        {**asdict(o), "scenario": asdict(o.scenario)} for o in report.observations
+                    ],
+                },
+                indent=1,
+                default=str,
+            )
+        )
+    return 1 if report.violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
