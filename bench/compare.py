@@ -184,13 +184,22 @@ def _progress(variant: str, started: float, total: int) -> Callable[[int, int], 
     return report
 
 
-def _start_all(clock: DiscreteClock, plan: list[Scenario], start: Callable[[Scenario], None]) -> float:
+def _start_all(
+    clock: DiscreteClock, plan: list[Scenario], start: Callable[[Scenario], None], variant: str, wall: float
+) -> float:
     """Start every scenario at its instant of the minute; returns the minute's origin."""
+    step = max(1, len(plan) // 10)
     with clock.running():
         origin = clock.now()
-        for scenario in sorted(plan, key=lambda s: s.offset_s):
+        for count, scenario in enumerate(sorted(plan, key=lambda s: s.offset_s), start=1):
             clock.sleep_until(origin + scenario.offset_s)
             start(scenario)
+            if count % step == 0 or count == len(plan):
+                print(
+                    f"  {variant:9} {count:5}/{len(plan)} started (virtual +{clock.now() - origin:4.1f} s, "
+                    f"{time.monotonic() - wall:6.1f} s)",
+                    file=sys.stderr,
+                )
     return origin
 
 
@@ -245,7 +254,7 @@ def run_baseline(plan: list[Scenario]) -> VariantRun:
             thread.start()
 
         report = _progress("baseline", wall, len(plan))
-        _start_all(clock, plan, start)
+        _start_all(clock, plan, start, "baseline", wall)
         while any(thread.is_alive() for thread in threads):
             report(done[0], len(plan))
             time.sleep(0.5)
@@ -276,7 +285,7 @@ def run_workflow(variant: str, plan: list[Scenario]) -> VariantRun:
 
             aws.clear()  # what the engine's set-up did is not the workflow's
             started_at = {s.name: 0.0 for s in plan}
-            origin = _start_all(clock, plan, start)
+            origin = _start_all(clock, plan, start, variant, wall)
             for scenario in plan:
                 started_at[scenario.name] = origin + scenario.offset_s
             results = engine.wait_all(
