@@ -109,8 +109,6 @@ class LiveKitPort(Protocol):
 
     def list_dispatches(self, room: str) -> list[Dispatch]: ...
 
-    def get_dispatch(self, room: str, dispatch_id: str) -> Dispatch | None: ...
-
     def create_dispatch(self, room: str, agent_name: str, metadata: str) -> Dispatch: ...
 
     def delete_dispatch(self, room: str, dispatch_id: str) -> bool:
@@ -289,10 +287,6 @@ class LiveKitClient:
 
     def list_dispatches(self, room: str) -> list[Dispatch]:
         return [dispatch_from_proto(d) for d in self._call(lambda lk: lk.agent_dispatch.list_dispatch(room))]
-
-    def get_dispatch(self, room: str, dispatch_id: str) -> Dispatch | None:
-        found = self._call(lambda lk: lk.agent_dispatch.get_dispatch(dispatch_id, room))
-        return dispatch_from_proto(found) if found is not None else None
 
     def create_dispatch(self, room: str, agent_name: str, metadata: str) -> Dispatch:
         request = api.CreateAgentDispatchRequest(agent_name=agent_name, room=room, metadata=metadata)

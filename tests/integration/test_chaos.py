@@ -10,6 +10,13 @@ import pytest
 from sandbox import chaos
 from sandbox.chaos import FaultSpec, Observation, check_execution, check_secrets, generate
 
+# Many executions share this process (and Powertools' Metrics singleton) at once; in Lambda each
+# container runs one invocation at a time, so these two warnings are artefacts of the local run.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Dimension 'AgentName' has already been added"),
+    pytest.mark.filterwarnings("ignore:No application metrics to publish"),
+]
+
 SEED = 11
 SMALL_RUN = generate(30, SEED)
 SLICES = 2  # one per core: xdist runs them side by side

@@ -13,6 +13,13 @@ from sandbox.local_api import LocalApi
 from sandbox.runner import LocalEngine
 from tests.integration.conftest import ROOT, request
 
+# Many executions share this process (and Powertools' Metrics singleton) at once; in Lambda each
+# container runs one invocation at a time, so these two warnings are artefacts of the local run.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Dimension 'AgentName' has already been added"),
+    pytest.mark.filterwarnings("ignore:No application metrics to publish"),
+]
+
 WAKES = [5.0, 7.5, 9.0, 11.0, 12.5, 14.0]  # seconds each agent sleeps after its first dispatch
 
 

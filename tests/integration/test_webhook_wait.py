@@ -158,3 +158,37 @@ def test_an_agent_of_another_name_joining_does_not_end_the_wait(
     assert any(r.event == "participant_joined" and r.deliveries == 1 for r in webhooks.webhooks)
     assert result.status == "FAILED"
     assert set(wakes(result)) == {"States.Timeout"}
+
+
+def test_a_late_dispatch_whose_agent_joined_too_is_deleted_when_the_webhook_verifies(
+    clock: VirtualClock, webhooks: LiveKitSimulator, engine: LocalEngine
+) -> None:
+    # Given an agent asleep for 12 s, and 4 s after the workflow's dispatch a second dispatch of the
+    # same agent and metadata (a lost CreateDispatch reply taking effect late); no check runs before
+    # the join webhook, so both agents join when the worker wakes
+    sim = webhooks
+    sim.set_agent("late-agent", "wake:12")
+    origin, landed = clock.now(), []
+
+    def land_late(now: float) -> None:
+        if not landed and now >= origin + 4:
+            with sim.world.lock:
+                landed.append(
+                    sim.world.create_dispatch("room-late", "late-agent", '{"purpose":"test"}', now).id
+                )
+
+    unsubscribe = clock.subscribe(land_late)
+    try:
+        result = engine.run(request("room-late", "late-agent"), name="late-hook-1")
+    finally:
+        unsubscribe()
+    clock.advance(5)  # the deleted dispatch's agent leaves within a few seconds
+
+    # Then the check that verified the agent deleted the late dispatch, and the room is left with one
+    assert result.status == "SUCCEEDED", result.cause
+    assert landed and landed[0] not in {d.id for d in sim.live_dispatches("room-late", "late-agent")}
+    agents = [
+        p for p in sim.participants("room-late") if p.kind == 4 and p.state != 3
+    ]  # AGENT, not DISCONNECTED
+    assert len(agents) == 1
+    assert agents[0].identity == result.output["agent_identity"]

@@ -252,3 +252,35 @@ def test_a_failed_escalation_still_records_the_original_cause(
     assert "Escalate" in failed_states(result)
     bundle = escalation_of(result)
     assert bundle["cause"] == "never_assigned"
+
+
+def test_a_dispatch_that_lands_late_is_deleted_before_its_agent_can_join_as_a_second_one(
+    clock: VirtualClock, sim: LiveKitSimulator, engine: LocalEngine
+) -> None:
+    # Given an agent asleep for 12 s, and 4 s after the workflow's dispatch a second dispatch of the
+    # same agent and metadata appears (a CreateDispatch whose reply was lost, taking effect late)
+    sim.set_agent("late-agent", "wake:12")
+    origin = clock.now()
+    landed: list[str] = []
+
+    def land_late(now: float) -> None:
+        if not landed and now >= origin + 4:
+            with sim.world.lock:
+                landed.append(
+                    sim.world.create_dispatch("room-late", "late-agent", '{"purpose":"test"}', now).id
+                )
+
+    unsubscribe = clock.subscribe(land_late)
+    try:
+        # When the workflow verifies the agent (polling every 3 s)
+        result = engine.run(request("room-late", "late-agent"), name="late-1")
+    finally:
+        unsubscribe()
+
+    # Then the late dispatch was deleted at the next check, the agent verified on the workflow's own
+    # dispatch, and the room never held two agents of that name
+    assert result.status == "SUCCEEDED", result.cause
+    assert landed, "the late dispatch never landed"
+    live = {d.id for d in sim.live_dispatches("room-late", "late-agent")}
+    assert landed[0] not in live
+    assert sim.max_agents("room-late", "late-agent") == 1

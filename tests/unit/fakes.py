@@ -52,11 +52,6 @@ class FakeLiveKit:
         self._enter("list_dispatches")
         return [d for d in self.dispatches.values() if d.room == room]
 
-    def get_dispatch(self, room: str, dispatch_id: str) -> Dispatch | None:
-        self._enter("get_dispatch")
-        found = self.dispatches.get(dispatch_id)
-        return found if found is not None and found.room == room else None
-
     def create_dispatch(self, room: str, agent_name: str, metadata: str) -> Dispatch:
         self._enter("create_dispatch")
         self._require_room(room)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from dispatch_verify.clock import iso_utc
 from dispatch_verify.errors import LiveKitPermanentError
@@ -229,3 +231,66 @@ def test_room_that_closed_during_the_wait_is_a_permanent_room_missing(livekit: F
     with pytest.raises(LiveKitPermanentError) as raised:
         check_participants(state, livekit)
     assert raised.value.detail.cause == "room_missing"
+
+
+def test_a_dispatch_of_this_request_that_landed_after_the_live_one_is_deleted(
+    livekit: FakeLiveKit, now: FakeTime
+) -> None:
+    # Given a dispatched agent, and 2 s later a second dispatch of the same agent and metadata (a
+    # CreateDispatch whose reply was lost took effect after the retried step had created its own)
+    state = dispatched(livekit)
+    live = state.attempts[-1].dispatch_id
+    now.advance(2)
+    late = livekit.create_dispatch(ROOM, AGENT, state.request.metadata)
+    now.advance(1)
+
+    # When the participants are checked
+    after = check_participants(state, livekit)
+
+    # Then the late one is deleted, the live one kept, and the wait goes on
+    assert set(livekit.dispatches) == {live}
+    assert late.dispatch_id not in livekit.dispatches
+    assert after.check is not None and after.check.next == "wait"
+
+
+@pytest.mark.parametrize(
+    ("agent_name", "metadata"),
+    [
+        ("other-agent", None),  # another agent's dispatch
+        (AGENT, "another request's metadata"),  # another request (its metadata differs)
+    ],
+)
+def test_later_dispatches_that_are_not_this_requests_are_left_alone(
+    livekit: FakeLiveKit, now: FakeTime, agent_name: str, metadata: str | None
+) -> None:
+    # Given a dispatched agent, and 2 s later a dispatch of another agent or another request
+    state = dispatched(livekit)
+    now.advance(2)
+    other = livekit.create_dispatch(
+        ROOM, agent_name, state.request.metadata if metadata is None else metadata
+    )
+    now.advance(1)
+
+    # When the participants are checked
+    check_participants(state, livekit)
+
+    # Then it is still there
+    assert other.dispatch_id in livekit.dispatches
+
+
+def test_a_late_dispatch_whose_agent_is_the_one_verified_is_kept(livekit: FakeLiveKit, now: FakeTime) -> None:
+    # Given a late dispatch of this request whose job's agent joined (and ours has none yet)
+    state = dispatched(livekit)
+    now.advance(2)
+    late = livekit.create_dispatch(ROOM, AGENT, state.request.metadata)
+    livekit.dispatches[late.dispatch_id] = dataclasses.replace(
+        late, jobs=(Job("AJ_late", "JS_RUNNING", participant_identity="agent-AJ_late"),)
+    )
+    livekit.add_participant(ROOM, "agent-AJ_late", agent_name=AGENT, joined_at=now())
+
+    # When the participants are checked
+    check = check_participants(state, livekit).check
+
+    # Then the agent is verified, and the dispatch that brought it is not deleted from under it
+    assert check is not None and check.next == "verified"
+    assert late.dispatch_id in livekit.dispatches

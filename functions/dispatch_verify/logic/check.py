@@ -8,6 +8,7 @@ from dispatch_verify.livekit import Dispatch, LiveKitPort
 from dispatch_verify.logic.participants import find_agent, is_named_agent, seen, verified_check
 from dispatch_verify.logic.wait_time import wait_seconds
 from dispatch_verify.models import Attempt, Check, JobSeen, Next, WorkflowState
+from dispatch_verify.observability import logger
 
 
 def check_participants(state: WorkflowState, port: LiveKitPort, *, webhooks: bool = True) -> WorkflowState:
@@ -22,12 +23,14 @@ def check_participants(state: WorkflowState, port: LiveKitPort, *, webhooks: boo
     now = clock.now()
     attempt.checks += 1
     agent = find_agent(participants, request.agent_name)
+    dispatches = port.list_dispatches(request.room)
+    _delete_strays(state, attempt, dispatches, port, keep_identity=agent.identity if agent else None)
     if agent is not None:
         state.check = verified_check(participants, agent, now)
         state.wait_s = None
         return state
     # Job states only explain why the agent is absent; they never prove it present.
-    dispatch = port.get_dispatch(request.room, attempt.dispatch_id)
+    dispatch = next((d for d in dispatches if d.dispatch_id == attempt.dispatch_id), None)
     if dispatch is not None:
         _record_jobs(attempt, dispatch, now)
     agent_seen = any(is_named_agent(p, request.agent_name) for p in participants)
@@ -58,6 +61,42 @@ def stale_cause(attempt: Attempt, dispatch: Dispatch | None, now: float, *, agen
 def _jobs_over(dispatch: Dispatch) -> bool:
     """Every job ended (failed, or finished without the agent being there) and none replaces it."""
     return bool(dispatch.jobs) and all(job.ended for job in dispatch.jobs)
+
+
+def _delete_strays(
+    state: WorkflowState,
+    attempt: Attempt,
+    dispatches: list[Dispatch],
+    port: LiveKitPort,
+    *,
+    keep_identity: str | None,
+) -> None:
+    """Delete this request's dispatches that landed after the live one: a CreateDispatch whose reply
+    was lost or timed out can take effect after the retried step looked (and created its own), and
+    its agent would be a second one in the room. Same rule as adoption: a live dispatch of this agent
+    with this metadata that the state does not know is a previous try's; created after the live
+    attempt's, it can only be a late one. One whose job hosts ``keep_identity`` (the agent just
+    verified) stays: the agent that proved the dispatch is never sent away."""
+    known = {a.dispatch_id for a in state.attempts}
+    for stray in dispatches:
+        if (
+            stray.deleted
+            or stray.dispatch_id in known
+            or stray.agent_name != state.request.agent_name
+            or stray.metadata != state.request.metadata
+            or stray.created_at <= attempt.created_at_epoch
+            or (keep_identity and any(job.participant_identity == keep_identity for job in stray.jobs))
+        ):
+            continue
+        found = port.delete_dispatch(state.request.room, stray.dispatch_id)
+        logger.warning(
+            "stray dispatch deleted",
+            extra={
+                "stray_dispatch_id": stray.dispatch_id,
+                "dispatch_id": attempt.dispatch_id,
+                "found": found,
+            },
+        )
 
 
 def _next_after_stale(state: WorkflowState) -> Next:
