@@ -635,6 +635,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         ("USD / 1000 baseline 128 MB", "cost_per_1000_usd/128MB"),
         ("USD / 1000 baseline 512 MB", "cost_per_1000_usd/512MB"),
         ("USD / 1000 verified (measured)", "cost_per_1000_verified_usd/measured_durations"),
+        ("USD / 1000 verified 128 MB", "cost_per_1000_verified_usd/128MB"),
         ("USD / 1000 verified 512 MB", "cost_per_1000_verified_usd/512MB"),
         ("wall time s", "wall_s"),
     ]
