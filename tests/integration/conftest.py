@@ -29,9 +29,10 @@ def sim(clock: VirtualClock) -> Iterator[LiveKitSimulator]:
 
 @pytest.fixture
 def livekit_webhooks() -> str:
-    """The template parameter LiveKitWebhooks; a module whose simulator sends no webhooks may
-    override this fixture with "Disabled", so that the workflow polls at the poll interval."""
-    return "Enabled"
+    """The template parameter LiveKitWebhooks. This simulator sends no webhooks unless a module wires
+    them (``sim.set_webhook(LocalApi(engine).deliver_webhook)``), so the stack is told so and polls at
+    the poll interval; a module that wires them overrides this fixture with "Enabled"."""
+    return "Disabled"
 
 
 @pytest.fixture

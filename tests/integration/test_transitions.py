@@ -33,6 +33,12 @@ VERIFIED_WITH_WEBHOOKS = [
 
 
 @pytest.fixture
+def livekit_webhooks() -> str:
+    """This module's simulator sends its webhooks to the stack: the stack expects them."""
+    return "Enabled"
+
+
+@pytest.fixture
 def webhooks(sim: LiveKitSimulator, engine: LocalEngine) -> Iterator[LiveKitSimulator]:
     """The simulator, its webhooks delivered to the API function's POST /livekit/webhook."""
     sim.set_webhook(LocalApi(engine).deliver_webhook)

@@ -25,6 +25,12 @@ POLL_S = 3
 
 
 @pytest.fixture
+def livekit_webhooks() -> str:
+    """This module's simulator sends its webhooks to the stack: the stack expects them."""
+    return "Enabled"
+
+
+@pytest.fixture
 def api(engine: LocalEngine) -> LocalApi:
     return LocalApi(engine)
 

@@ -5,18 +5,10 @@ Every scenario also asserts that the room never held more than one live dispatch
 
 from __future__ import annotations
 
-import pytest
-
 from sandbox.clock import VirtualClock
 from sandbox.livekit_sim import LiveKitSimulator
 from sandbox.runner import ExecutionResult, LocalEngine
 from tests.integration.conftest import escalation_of, request
-
-
-@pytest.fixture
-def livekit_webhooks() -> str:
-    """This simulator sends no webhooks: the stack is told so, and polls at the poll interval."""
-    return "Disabled"
 
 
 def test_warm_agent_is_verified_on_the_first_dispatch(sim: LiveKitSimulator, engine: LocalEngine) -> None:
