@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from sandbox.livekit_sim import LiveKitSimulator
 from sandbox.runner import ExecutionResult, LocalEngine
 
 ROOT = Path(__file__).resolve().parents[2]
+METADATA = {"purpose": "test"}
 
 
 @pytest.fixture
@@ -48,7 +50,7 @@ def request(room: str, agent: str, **options: Any) -> dict[str, Any]:
     return {
         "room": room,
         "agent_name": agent,
-        "metadata": {"purpose": "test"},
+        "metadata": METADATA,
         "options": {"poll_interval_s": 3, "join_timeout_s": 45, **options},
     }
 
@@ -59,3 +61,28 @@ def escalation_of(result: ExecutionResult) -> dict[str, Any]:
     bundle = json.loads(result.cause or "")
     assert isinstance(bundle, dict)
     return bundle
+
+
+@contextmanager
+def dispatch_landing_late(
+    clock: VirtualClock, sim: LiveKitSimulator, room: str, agent: str, after_s: float
+) -> Iterator[list[str]]:
+    """While inside, a dispatch of ``agent`` with ``request()``'s metadata appears in ``room``
+    ``after_s`` virtual seconds from now, as a CreateDispatch whose reply was lost would take effect
+    late. Yields the list its id is appended to."""
+    due, landed = clock.now() + after_s, []
+
+    def land(now: float) -> None:
+        if not landed and now >= due:
+            with sim.world.lock:
+                landed.append(
+                    sim.world.create_dispatch(
+                        room, agent, json.dumps(METADATA, separators=(",", ":")), now
+                    ).id
+                )
+
+    unsubscribe = clock.subscribe(land)
+    try:
+        yield landed
+    finally:
+        unsubscribe()

@@ -19,7 +19,7 @@ from sandbox.livekit_sim import LiveKitSimulator
 from sandbox.local_api import LocalApi
 from sandbox.progress import describe
 from sandbox.runner import ExecutionResult, LocalEngine
-from tests.integration.conftest import request
+from tests.integration.conftest import dispatch_landing_late, request
 
 POLL_S = 3
 
@@ -174,20 +174,8 @@ def test_a_late_dispatch_whose_agent_joined_too_is_deleted_when_the_webhook_veri
     # the join webhook, so both agents join when the worker wakes
     sim = webhooks
     sim.set_agent("late-agent", "wake:12")
-    origin, landed = clock.now(), []
-
-    def land_late(now: float) -> None:
-        if not landed and now >= origin + 4:
-            with sim.world.lock:
-                landed.append(
-                    sim.world.create_dispatch("room-late", "late-agent", '{"purpose":"test"}', now).id
-                )
-
-    unsubscribe = clock.subscribe(land_late)
-    try:
+    with dispatch_landing_late(clock, sim, "room-late", "late-agent", after_s=4) as landed:
         result = engine.run(request("room-late", "late-agent"), name="late-hook-1")
-    finally:
-        unsubscribe()
     clock.advance(5)  # the deleted dispatch's agent leaves within a few seconds
 
     # Then the check that verified the agent deleted the late dispatch, and the room is left with one

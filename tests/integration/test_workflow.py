@@ -8,7 +8,7 @@ from __future__ import annotations
 from sandbox.clock import VirtualClock
 from sandbox.livekit_sim import LiveKitSimulator
 from sandbox.runner import ExecutionResult, LocalEngine
-from tests.integration.conftest import escalation_of, request
+from tests.integration.conftest import dispatch_landing_late, escalation_of, request
 
 
 def test_warm_agent_is_verified_on_the_first_dispatch(sim: LiveKitSimulator, engine: LocalEngine) -> None:
@@ -252,22 +252,9 @@ def test_a_dispatch_that_lands_late_is_deleted_before_its_agent_can_join_as_a_se
     # Given an agent asleep for 12 s, and 4 s after the workflow's dispatch a second dispatch of the
     # same agent and metadata appears (a CreateDispatch whose reply was lost, taking effect late)
     sim.set_agent("late-agent", "wake:12")
-    origin = clock.now()
-    landed: list[str] = []
-
-    def land_late(now: float) -> None:
-        if not landed and now >= origin + 4:
-            with sim.world.lock:
-                landed.append(
-                    sim.world.create_dispatch("room-late", "late-agent", '{"purpose":"test"}', now).id
-                )
-
-    unsubscribe = clock.subscribe(land_late)
-    try:
+    with dispatch_landing_late(clock, sim, "room-late", "late-agent", after_s=4) as landed:
         # When the workflow verifies the agent (polling every 3 s)
         result = engine.run(request("room-late", "late-agent"), name="late-1")
-    finally:
-        unsubscribe()
 
     # Then the late dispatch was deleted at the next check, the agent verified on the workflow's own
     # dispatch, and the room never held two agents of that name
