@@ -67,6 +67,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
@@ -250,9 +251,7 @@ def _parsed_program(worker: Any) -> Any:
         return program
 
 
-_original_boto_client_for = lambda_eval_utils.boto_client_for
-
-Around = Callable[[LambdaTarget], AbstractContextManager[object]]
+Around = Callable[[LambdaTarget, Any], AbstractContextManager[object]]  # (target, event)
 
 _install_lock = threading.Lock()
 _installed: MotoBridge | None = None
@@ -261,8 +260,9 @@ _installed: MotoBridge | None = None
 class MotoBridge:
     """Routes moto's Lambda invokes to real handlers and moto's waits to ``clock``.
 
-    ``resolve`` maps a function name to its target (None: unknown function). ``around`` wraps each
-    handler call (output capture). One bridge at a time; use as a context manager.
+    ``resolve`` maps a function name to its target (None: unknown function). ``around(target, event)``
+    wraps each handler call (environment, output capture, a record of the call). One bridge at a
+    time; use as a context manager.
     """
 
     def __init__(
@@ -275,7 +275,7 @@ class MotoBridge:
     ) -> None:
         self.clock = clock
         self._resolve = resolve
-        self._around = around or (lambda _target: nullcontext())
+        self._around = around or (lambda _target, _event: nullcontext())
         self._route_callback_polling = route_callback_polling
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._saved: list[tuple[Any, str, Any]] = []
@@ -286,9 +286,6 @@ class MotoBridge:
         self._calls_ended = 0
         self._clients: dict[tuple[str, str], Any] = {}
         self._clients_lock = threading.Lock()
-        # Told of every handler call Step Functions made: (target, event, started on the clock, real
-        # seconds it ran, whether it raised).
-        self.on_invoke: Callable[[LambdaTarget, Any, float, float, bool], None] | None = None
 
     # -- install / uninstall -------------------------------------------------------------------
     def install(self) -> None:
@@ -379,7 +376,7 @@ class MotoBridge:
         with self._clients_lock:
             client = self._clients.get(key)
             if client is None:
-                client = self._clients[key] = _original_boto_client_for(region, service, state_credentials)
+                client = self._clients[key] = boto_client_for(region, service, state_credentials)
             return client
 
     def _bridge_discrete(self, clock: DiscreteClock) -> None:
@@ -487,19 +484,15 @@ class MotoBridge:
             failure["errorType"] = "Runtime.ImportModuleError"
             failure["errorMessage"] = f"Unable to import module {target.handler!r}: {exc}"
             return json.dumps(failure).encode("utf-8")
-        started, started_real, failed = self.clock.now(), time.perf_counter(), False
         try:
-            with self.handler_running(), self._around(target):
+            with self.handler_running(), self._around(target, event):
                 result = handler(event, context)
         except Exception as exc:
             response_headers["x-amz-function-error"] = "Unhandled"
             result = error_payload(exc)
-            failed = True
         finally:
             with self._in_flight_lock:
                 self._calls_ended += 1  # Step Functions' calls only (see _ClockEvent)
-        if self.on_invoke is not None:
-            self.on_invoke(target, event, started, time.perf_counter() - started_real, failed)
         try:
             return json.dumps(result).encode("utf-8")
         except (TypeError, ValueError) as exc:  # what Lambda says of a result it cannot serialise

@@ -179,7 +179,6 @@ class LocalEngine:
         else:
             self._capture = None
         bridge = MotoBridge(self.clock, self._targets.get, around=self._around_handler)
-        bridge.on_invoke = self._record_task_invocation
         bridge.install()
         self._exit.callback(bridge.uninstall)
         self.bridge = bridge
@@ -235,35 +234,18 @@ class LocalEngine:
         """Wrap a call of ``target``'s handler made outside Step Functions (the API behind API
         Gateway): its environment, its output kept in ``lambda_output``, closing waits for it, and a
         callback wait's virtual clock stands still meanwhile (the bridge's ``handler_running``)."""
-        started, started_real, failed = self.clock.now(), time.perf_counter(), False
-        try:
-            with self.bridge.handler_running(), self._around_handler(target):
-                yield
-        except BaseException:
-            failed = True
-            raise
-        finally:
-            self._record(target, started, time.perf_counter() - started_real, None, failed)
-
-    def _record_task_invocation(
-        self, target: LambdaTarget, event: Any, started: float, duration_s: float, failed: bool
-    ) -> None:
-        name = event.get("execution_name") if isinstance(event, dict) else None
-        self._record(target, started, duration_s, name if isinstance(name, str) else None, failed)
-
-    def _record(
-        self, target: LambdaTarget, started: float, duration_s: float, execution: str | None, failed: bool
-    ) -> None:
-        invocation = Invocation(target.name, target.memory_mb, started, duration_s, execution, failed)
-        with self._invocations_lock:
-            self.invocations.append(invocation)
+        with self.bridge.handler_running(), self._around_handler(target, None):
+            yield
 
     @contextmanager
-    def _around_handler(self, target: LambdaTarget) -> Iterator[None]:
+    def _around_handler(self, target: LambdaTarget, event: Any) -> Iterator[None]:
+        """Every handler call, Step Functions' (``event`` its payload) or the API's (``event`` None):
+        its environment, its output, closing waits for it, and it is recorded in ``invocations``."""
         with self._in_flight:
             if self._closing:  # no handler may start once moto and the environment are going away
                 raise RuntimeError("the local engine is closing")
             self._calls += 1
+        started, started_real, failed = self.clock.now(), time.perf_counter(), False
         try:
             os.environ.update(target.environment)
             if self._capture is None:
@@ -271,7 +253,16 @@ class LocalEngine:
             else:
                 with self._capture.capturing(self._keep_output):
                     yield
+        except BaseException:
+            failed = True
+            raise
         finally:
+            duration_s = time.perf_counter() - started_real
+            invocation = Invocation(
+                target.name, target.memory_mb, started, duration_s, _execution_name(event), failed
+            )
+            with self._invocations_lock:
+                self.invocations.append(invocation)
             with self._in_flight:
                 self._calls -= 1
                 self._in_flight.notify_all()
@@ -285,10 +276,8 @@ class LocalEngine:
         none reaches AWS after the mock and the fake credentials are gone."""
         with self._in_flight:
             self._closing = True
-        for machine_arn in self.stack.state_machines.values() if self.stack else []:
-            running = self.sfn.list_executions(stateMachineArn=machine_arn, statusFilter="RUNNING")
-            for execution in running["executions"]:
-                self._stop_execution(execution["executionArn"])
+        for execution_arn in self._running_arns():
+            self._stop_execution(execution_arn)
         with self._in_flight:
             self._in_flight.wait_for(lambda: self._calls == 0, timeout=_DRAIN_S)
 
@@ -445,6 +434,12 @@ def _result(execution_arn: str, described: dict[str, Any], history: list[dict[st
         cause=described.get("cause"),
         history=history,
     )
+
+
+def _execution_name(event: Any) -> str | None:
+    """The execution a task's payload names (``$$.Execution.Name``); None for an API call."""
+    name = event.get("execution_name") if isinstance(event, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _maybe_json(text: Any) -> Any:
