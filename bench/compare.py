@@ -49,7 +49,7 @@ from bench.wait_latency import epoch, seen_at
 from sandbox.clock import DiscreteClock
 from sandbox.livekit_sim import LiveKitSimulator
 from sandbox.local_api import LocalApi
-from sandbox.runner import ExecutionResult, LocalEngine
+from sandbox.runner import ExecutionResult, Invocation, LocalEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("baseline", "polling", "webhooks")
@@ -269,11 +269,9 @@ def run_workflow(variant: str, plan: list[Scenario]) -> VariantRun:
     run, wall = VariantRun(variant), time.monotonic()
     with counting_aws_requests() as aws, DiscreteClock() as clock, LiveKitSimulator(clock) as sim:
         credentials = {"url": sim.url or "", "api_key": sim.api_key, "api_secret": sim.api_secret}
-        template = ROOT / "template.yaml"
-        parameters = {}
-        if variant == "polling" and "LiveKitWebhooks" in (template.read_text()):
-            parameters["LiveKitWebhooks"] = "Disabled"
-        with LocalEngine(clock, credentials, template_path=str(template), parameters=parameters) as engine:
+        template = str(ROOT / "template.yaml")
+        parameters = {"LiveKitWebhooks": "Enabled" if variant == "webhooks" else "Disabled"}
+        with LocalEngine(clock, credentials, template_path=template, parameters=parameters) as engine:
             if variant == "webhooks":
                 sim.set_webhook(LocalApi(engine).deliver_webhook)
             arns: dict[str, str] = {}
@@ -284,18 +282,21 @@ def run_workflow(variant: str, plan: list[Scenario]) -> VariantRun:
                 arns[scenario.name] = engine.start(request, name=scenario.name)
 
             aws.clear()  # what the engine's set-up did is not the workflow's
-            started_at = {s.name: 0.0 for s in plan}
             origin = _start_all(clock, plan, start, variant, wall)
-            for scenario in plan:
-                started_at[scenario.name] = origin + scenario.offset_s
             results = engine.wait_all(
                 [arns[s.name] for s in plan], timeout_s=7200, on_progress=_progress(variant, wall, len(plan))
             )
             sim.set_webhook(None)
             run.aws_requests = Counter(aws)
             run.webhook_requests = sum(1 for i in engine.invocations if i.execution_name is None)
+            calls: dict[str | None, list[Invocation]] = {}
+            for invocation in sorted(engine.invocations, key=lambda i: i.started_at):
+                calls.setdefault(invocation.execution_name, []).append(invocation)
             for scenario, result in zip(plan, results, strict=True):
-                run.outcomes.append(_workflow_outcome(scenario, result, started_at[scenario.name], engine))
+                started_at = origin + scenario.offset_s
+                run.outcomes.append(
+                    _workflow_outcome(scenario, result, started_at, calls.get(scenario.name, []))
+                )
             run.lambdas = [
                 Lambda(i.started_at, i.duration_s, i.memory_mb, i.execution_name) for i in engine.invocations
             ]
@@ -305,8 +306,9 @@ def run_workflow(variant: str, plan: list[Scenario]) -> VariantRun:
 
 
 def _workflow_outcome(
-    scenario: Scenario, result: ExecutionResult, started_at: float, engine: LocalEngine
+    scenario: Scenario, result: ExecutionResult, started_at: float, mine: list[Invocation]
 ) -> Outcome:
+    """``mine``: the execution's handler calls, in the order they started."""
     outcome = Outcome(scenario, "internal", started_at, transitions=result.state_transitions())
     if result.status == "SUCCEEDED" and isinstance(result.output, dict):
         outcome.concluded = "verified"
@@ -319,9 +321,6 @@ def _workflow_outcome(
             outcome.concluded = f"failed:{result.error}"
     else:
         outcome.concluded = result.status.lower()
-    mine = sorted(
-        (i for i in engine.invocations if i.execution_name == scenario.name), key=lambda i: i.started_at
-    )
     dispatches = [i.started_at for i in mine if i.function == "DispatchAgentFunction"]
     outcome.dispatched_at = dispatches[0] if dispatches else None
     corrections = [
