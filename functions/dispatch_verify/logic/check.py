@@ -5,6 +5,7 @@ from __future__ import annotations
 from dispatch_verify import clock
 from dispatch_verify.errors import Cause, DispatchVerifyError
 from dispatch_verify.livekit import Dispatch, LiveKitPort
+from dispatch_verify.logic.dispatch import unclaimed_dispatches
 from dispatch_verify.logic.participants import find_agent, is_named_agent, seen, verified_check
 from dispatch_verify.logic.wait_time import wait_seconds
 from dispatch_verify.models import Attempt, Check, JobSeen, Next, WorkflowState
@@ -77,15 +78,9 @@ def _delete_strays(
     with this metadata that the state does not know is a previous try's; created after the live
     attempt's, it can only be a late one. One whose job hosts ``keep_identity`` (the agent just
     verified) stays: the agent that proved the dispatch is never sent away."""
-    known = {a.dispatch_id for a in state.attempts}
-    for stray in dispatches:
-        if (
-            stray.deleted
-            or stray.dispatch_id in known
-            or stray.agent_name != state.request.agent_name
-            or stray.metadata != state.request.metadata
-            or stray.created_at <= attempt.created_at_epoch
-            or (keep_identity and any(job.participant_identity == keep_identity for job in stray.jobs))
+    for stray in unclaimed_dispatches(state, dispatches):
+        if stray.created_at <= attempt.created_at_epoch or (
+            keep_identity and any(job.participant_identity == keep_identity for job in stray.jobs)
         ):
             continue
         found = port.delete_dispatch(state.request.room, stray.dispatch_id)

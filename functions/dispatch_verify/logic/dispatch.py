@@ -82,8 +82,14 @@ def _new_attempt(state: WorkflowState, port: LiveKitPort) -> Attempt:
 
 
 def _adoptable(state: WorkflowState, dispatches: list[Dispatch]) -> Dispatch | None:
+    return max(unclaimed_dispatches(state, dispatches), key=lambda d: d.created_at, default=None)
+
+
+def unclaimed_dispatches(state: WorkflowState, dispatches: list[Dispatch]) -> list[Dispatch]:
+    """Live dispatches of this request's agent and metadata that the state does not know: a
+    previous try's (adopted before creating; deleted by "Check participants" when they land late)."""
     known = {attempt.dispatch_id for attempt in state.attempts}
-    candidates = [
+    return [
         d
         for d in dispatches
         if not d.deleted
@@ -91,4 +97,3 @@ def _adoptable(state: WorkflowState, dispatches: list[Dispatch]) -> Dispatch | N
         and d.agent_name == state.request.agent_name
         and d.metadata == state.request.metadata
     ]
-    return max(candidates, key=lambda d: d.created_at, default=None)
