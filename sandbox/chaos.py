@@ -46,7 +46,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import sandbox.clock as clocks
+from sandbox.clock import DiscreteClock, VirtualClock
 from sandbox.livekit_sim import LiveKitSimulator
 from sandbox.local_api import LocalApi
 from sandbox.runner import ExecutionResult, LocalEngine
@@ -356,13 +356,11 @@ def _mask(value: str) -> str:
 
 # -- running -----------------------------------------------------------------------------------------
 def choose_clock(preference: str = "auto") -> tuple[Any, bool]:
-    """The one place the clock is chosen: (clock, run a batch's executions at once?)."""
-    discrete = getattr(clocks, "DiscreteClock", None)
-    if preference == "discrete" or (preference == "auto" and discrete is not None):
-        if discrete is None:
-            raise RuntimeError("sandbox.clock has no DiscreteClock yet")
-        return discrete(), True
-    return clocks.VirtualClock(), False
+    """The one place the clock is chosen: (clock, run a batch's executions at once?). ``auto`` is the
+    DiscreteClock; ``virtual`` runs them one after another on a VirtualClock."""
+    if preference == "virtual":
+        return VirtualClock(), False
+    return DiscreteClock(), True
 
 
 @dataclass
