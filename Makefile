@@ -4,6 +4,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# AWS's SAM CLI (translator, validate, build) and checkov pin versions the project cannot share: each
+# lives in a virtual environment of its own, installed from tools/*-requirements.txt.
+SAM_VENV ?= .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed-stamp
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
 
 .PHONY: demo test lint fmt clean openapi bench bench-wait bench-startup chaos
 
@@ -13,14 +19,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+$(SAM_STAMP): tools/sam-requirements.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r tools/sam-requirements.txt
+	touch $(SAM_STAMP)
+
+$(CHECKOV_STAMP): tools/checkov-requirements.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r tools/checkov-requirements.txt
+	touch $(CHECKOV_STAMP)
+
+demo: $(STAMP) $(SAM_STAMP)
 	$(BIN)/dispatch-verify demo
 
 # The suite spreads over the machine's cores (pytest-xdist, work stealing); `$(BIN)/pytest tests/...`
 # runs a part of it in one process.
 PYTEST_ARGS ?= -n auto --dist worksteal
 
-test: $(STAMP)
+test: $(STAMP) $(SAM_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -37,11 +55,11 @@ openapi: $(STAMP)
 # The workflow (polling only, and with webhooks) against the blocked poller teams run today: 1,000
 # seeded dispatch scenarios started in one virtual minute; one table, figures in bench/results.json.
 # Takes a while (about half an hour on 2 cores); `python -m bench.compare --n 100` for a quick look.
-bench: $(STAMP)
+bench: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python -m bench.compare --json bench/results.json
 
 # Detection lag, webhooks against polling only (virtual clock); figures also in bench/wait_latency.json.
-bench-wait: $(STAMP)
+bench-wait: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python -m bench.wait_latency --json bench/wait_latency.json
 
 # Lambda start-up: each handler's cold import, and the warm per-call LiveKit overhead (new client per
@@ -51,7 +69,7 @@ bench-startup: $(STAMP)
 
 # Chaos suite: 300 seeded executions under random LiveKit faults, every invariant checked; progress
 # and a summary table on stderr, exit status 1 on any violation (a small run is in `make test`).
-chaos: $(STAMP)
+chaos: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python -m sandbox.chaos --executions 300 --seed 7
 
 fmt: $(STAMP)
