@@ -458,7 +458,7 @@ def _run_group(
         api = LocalApi(engine)
         ledger_table = next(
             t.environment["LEDGER_TABLE_NAME"]
-            for t in (engine.function(lid) for lid in engine.template.functions())
+            for t in engine.functions()
             if t.environment.get("LEDGER_TABLE_NAME")
         )
         batches: dict[str, list[Scenario]] = {}

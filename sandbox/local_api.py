@@ -2,7 +2,9 @@
 
 Like ``sam local start-api``, each HTTP request becomes an API Gateway REST proxy event
 (``resource``, ``pathParameters``, ``multiValueHeaders``, ``requestContext``, ``isBase64Encoded``...)
-for the real handler of the function whose ``Api`` event matches the route, and the handler's proxy
+for the real handler of the function that the deployed API integrates for the route (the OpenAPI
+``Body`` SAM generates for ``AWS::ApiGateway::RestApi``, its ``x-amazon-apigateway-integration``), if
+a Lambda permission lets API Gateway invoke it (else API Gateway's 500), and the handler's proxy
 response becomes the HTTP response. The handler reaches the local engine's moto (Step Functions
 runs the real ASL, DynamoDB holds the ledger). Calls are serialised, as in one Lambda instance:
 Powertools' resolver keeps the current event on itself.
@@ -25,7 +27,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from sandbox.moto_bridge import LambdaContext, LambdaTarget
 from sandbox.runner import LocalEngine
-from sandbox.template import ACCOUNT_ID
+from sandbox.stack import ACCOUNT_ID, Stack
 
 STAGE = "local"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
@@ -36,26 +38,53 @@ WEBHOOK_PATH = "/livekit/webhook"
 
 @dataclass(frozen=True)
 class Route:
-    method: str
+    method: str  # "POST", or "ANY"
     resource: str  # "/dispatches/{request_id}"
-    function: str  # logical id
+    function: str  # the integrated function's name
     pattern: re.Pattern[str]
+    auth: tuple[str, ...] = ()  # the OpenAPI security schemes: "AWS_IAM", "api_key", "NONE"
+    permitted: bool = True  # a Lambda permission lets API Gateway invoke the function for this route
 
     @classmethod
-    def of(cls, method: str, resource: str, function: str) -> Route:
+    def of(cls, method: str, resource: str, function: str, **extra: Any) -> Route:
         regex = re.sub(r"\\\{([A-Za-z0-9_]+)\\\}", r"(?P<\1>[^/]+)", re.escape(resource))
-        return cls(method.upper(), resource, function, re.compile(f"^{regex}$"))
+        return cls(method.upper(), resource, function, re.compile(f"^{regex}$"), **extra)
 
 
 def routes_of(engine: LocalEngine) -> list[Route]:
-    """Every ``Type: Api`` event of the template's functions."""
+    """Every operation of the stack's REST APIs, from the OpenAPI body SAM generated."""
+    stack = engine.stack
+    assert stack is not None
     found = []
-    for logical_id, resource in engine.template.of_type("AWS::Serverless::Function").items():
-        for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
-            if event.get("Type") == "Api":
-                props = event.get("Properties") or {}
-                found.append(Route.of(str(props["Method"]), str(props["Path"]), logical_id))
+    for api_lid, props in stack.of_type("AWS::ApiGateway::RestApi").items():
+        for resource, operations in (props.get("Body") or {}).get("paths", {}).items():
+            for method, operation in operations.items():
+                integration = operation.get("x-amazon-apigateway-integration") or {}
+                uri = str(integration.get("uri", ""))
+                if "/functions/" not in uri:
+                    continue
+                function = uri.split("/functions/", 1)[1].rsplit("/invocations", 1)[0].split(":")[6]
+                verb = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
+                schemes = tuple(name for entry in operation.get("security") or [] for name in entry)
+                permitted = _api_may_invoke(stack, stack.refs[api_lid], function, verb, resource)
+                found.append(Route.of(verb, resource, function, auth=schemes, permitted=permitted))
     return found
+
+
+def _api_may_invoke(stack: Stack, api_id: str, function: str, method: str, resource: str) -> bool:
+    """A Lambda permission (``AWS::Lambda::Permission``) lets API Gateway invoke ``function`` for this
+    method and resource, on some stage."""
+    source = f"arn:aws:execute-api:{stack.region}:{ACCOUNT_ID}:{api_id}/local/{method}{resource}"
+    for props in stack.of_type("AWS::Lambda::Permission").values():
+        name = str(props.get("FunctionName", "")).split(":function:")[-1].split(":")[0]
+        if name != function or props.get("Principal") != "apigateway.amazonaws.com":
+            continue
+        if props.get("Action") not in ("lambda:InvokeFunction", "lambda:*"):
+            continue
+        pattern = re.escape(str(props.get("SourceArn", source))).replace("\\*", ".*")
+        if re.fullmatch(pattern, source):
+            return True
+    return False
 
 
 def proxy_event(
@@ -247,6 +276,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send(
                 403, {"Content-Type": ["application/json"]}, b'{"message":"Missing Authentication Token"}'
             )
+            return
+        if not route.permitted:  # API Gateway may not invoke the function: it answers 500
+            self._send(500, {"Content-Type": ["application/json"]}, b'{"message": "Internal server error"}')
             return
         event = proxy_event(
             route, self.command, self.path, list(self.headers.items()), body, source_ip=self.client_address[0]

@@ -53,8 +53,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
 from moto.awslambda.exceptions import UnknownFunctionException
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.exceptions import JsonRESTError
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.program import program
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
@@ -85,6 +87,13 @@ _STOPPED_WAIT_MARGIN_S = 30.0
 _callback_wait = threading.local()  # set while a .waitForTaskToken task's timeout is being set up
 
 
+class _AccessDenied(JsonRESTError):  # type: ignore[misc]  # moto ships no type hints
+    code = 403
+
+    def __init__(self, message: str) -> None:
+        super().__init__("AccessDeniedException", message)
+
+
 @dataclass(frozen=True)
 class LambdaTarget:
     """What the bridge needs to run one function of the template."""
@@ -95,6 +104,8 @@ class LambdaTarget:
     timeout_s: int = 3
     memory_mb: int = 128
     environment: dict[str, str] = field(default_factory=dict)
+    role_arn: str = ""
+    credentials: Any = None  # botocore ReadOnlyCredentials of the role, assumed (None: the caller's)
 
 
 @dataclass
@@ -272,8 +283,10 @@ class MotoBridge:
         *,
         around: Around | None = None,
         route_callback_polling: bool = False,
+        may_invoke: Callable[[str], str | None] | None = None,
     ) -> None:
         self.clock = clock
+        self._may_invoke = may_invoke or (lambda _arn: None)
         self._resolve = resolve
         self._around = around or (lambda _target, _event: nullcontext())
         self._route_callback_polling = route_callback_polling
@@ -371,12 +384,22 @@ class MotoBridge:
 
     def _lambda_client(self, region: str, service: str, state_credentials: Any = None) -> Any:
         """moto's ``boto_client_for`` for Lambda tasks, cached: moto builds a new boto3 client (service
-        model, SSL context) for every task, which was most of the interpreter's cost per state."""
+        model, SSL context) for every task, which was most of the interpreter's cost per state. Signed
+        with the environment's credentials (moto's are "ak"/"sk", which enforced IAM refuses): moto's
+        access control names Lambda's action ``lambda:Invoke``, not IAM's ``lambda:InvokeFunction``, so
+        the state machine role's permission is checked in ``_invoke`` instead."""
+        del state_credentials
         key = (region, service)
         with self._clients_lock:
             client = self._clients.get(key)
             if client is None:
-                client = self._clients[key] = boto_client_for(region, service, state_credentials)
+                template = boto_client_for(region, service)
+                client = self._clients[key] = boto3.client(
+                    service,
+                    region_name=region,
+                    config=template.meta.config,
+                    endpoint_url=template.meta.endpoint_url,
+                )
             return client
 
     def _bridge_discrete(self, clock: DiscreteClock) -> None:
@@ -464,6 +487,12 @@ class MotoBridge:
         target = self._resolve(name)
         if target is None:
             raise UnknownFunctionException(function_name)
+        denied_role = self._may_invoke(target.arn)
+        if denied_role is not None:  # what Lambda answers Step Functions when its role may not invoke
+            raise _AccessDenied(
+                f"User: {denied_role} is not authorized to perform: lambda:InvokeFunction on resource: "
+                f"{target.arn} because no identity-based policy allows the lambda:InvokeFunction action"
+            )
         invocation_type = (headers or {}).get("X-Amz-Invocation-Type", "RequestResponse")
         if invocation_type == "DryRun":
             return b""
@@ -592,3 +621,154 @@ class OutputCapture:
         finally:
             _sink.reset(token)
             keep("".join(chunks).splitlines())
+
+
+# -- IAM enforced: moto's own access control, told which resource each request is for -------------
+# moto evaluates IAM policies (``INITIAL_NO_AUTH_ACTION_COUNT``, the mechanism behind its
+# ``set_initial_no_auth_action_count``), but for most services it checks every request against the
+# resource "*", which no resource-scoped policy (all of SAM's policy templates) matches. Each service
+# the steps call gets the ARN AWS authorizes against, computed from the request.
+
+
+def _request_params(response: Any) -> dict[str, Any]:
+    body = getattr(response, "body", None)
+    if isinstance(body, dict):
+        return body
+    if isinstance(body, bytes | str) and body:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            return parsed
+    return {
+        key: values[0] for key, values in (getattr(response, "querystring", None) or {}).items() if values
+    }
+
+
+def _arn_of(response: Any, service: str, rest: str) -> str:
+    return f"arn:aws:{service}:{response.region}:{response.current_account}:{rest}"
+
+
+def _dynamodb_resource(response: Any) -> str:
+    params = _request_params(response)
+    table = params.get("TableName") or next(iter(params.get("RequestItems") or {}), None)
+    return _arn_of(response, "dynamodb", f"table/{table}") if table else "*"
+
+
+def _sns_resource(response: Any) -> str:
+    params = _request_params(response)
+    return str(params.get("TopicArn") or params.get("TargetArn") or "*")
+
+
+def _events_resource(response: Any) -> str:
+    params = _request_params(response)
+    entries = params.get("Entries") or [{}]
+    bus = entries[0].get("EventBusName") if isinstance(entries[0], dict) else None
+    bus = bus or params.get("EventBusName") or "default"
+    return str(bus) if str(bus).startswith("arn:") else _arn_of(response, "events", f"event-bus/{bus}")
+
+
+def _states_resource(response: Any) -> str:
+    params = _request_params(response)
+    for key in ("executionArn", "stateMachineArn"):
+        if params.get(key):
+            return str(params[key])
+    token = params.get("taskToken")
+    if token:  # AWS authorizes a callback against the state machine of the token's execution
+        from moto.stepfunctions.models import stepfunctions_backends
+
+        backend = stepfunctions_backends[response.current_account][response.region]
+        for execution in backend._get_executions():
+            worker = getattr(execution, "exec_worker", None)
+            env = getattr(worker, "env", None)
+            if env is not None and env.callback_pool_manager.get(token) is not None:
+                return str(execution.state_machine_arn)
+    return "*"
+
+
+def _secretsmanager_resource(response: Any) -> str:
+    secret_id = str(_request_params(response).get("SecretId") or "")
+    if not secret_id:
+        return "*"
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    backend = secretsmanager_backends[response.current_account][response.region]
+    if backend._is_valid_identifier(secret_id):
+        return str(backend.secrets[secret_id].arn)
+    return (
+        secret_id
+        if secret_id.startswith("arn:")
+        else _arn_of(response, "secretsmanager", f"secret:{secret_id}")
+    )
+
+
+def _resource_patches() -> list[tuple[Any, Callable[[Any], str]]]:
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.events.responses import EventsHandler
+    from moto.secretsmanager.responses import SecretsManagerResponse
+    from moto.sns.responses import SNSResponse
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    return [
+        (DynamoHandler, _dynamodb_resource),
+        (SNSResponse, _sns_resource),
+        (EventsHandler, _events_resource),
+        (StepFunctionResponse, _states_resource),
+        (SecretsManagerResponse, _secretsmanager_resource),
+    ]
+
+
+@contextmanager
+def iam_enforced() -> Iterator[None]:
+    """From here on, every request to moto must be signed by a known principal whose policies allow
+    the action on the resource (moto's access control); restored on exit."""
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    saved = (settings.INITIAL_NO_AUTH_ACTION_COUNT, ActionAuthenticatorMixin.request_count)
+    patches = _resource_patches()
+    for owner, function in patches:
+        owner._determine_resource = function
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    ActionAuthenticatorMixin.request_count = 0
+    try:
+        yield
+    finally:
+        settings.INITIAL_NO_AUTH_ACTION_COUNT, ActionAuthenticatorMixin.request_count = saved
+        for owner, _function in patches:
+            if "_determine_resource" in owner.__dict__:
+                del owner._determine_resource
+
+
+def policies_allow(documents: list[dict[str, Any]], action: str, resource: str) -> bool:
+    """moto's own evaluation of identity policies: an explicit Deny wins, else some Allow is needed."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    results = [
+        IAMPolicy(json.dumps(document)).is_action_permitted(action, resource) for document in documents
+    ]
+    return PermissionResult.DENIED not in results and PermissionResult.PERMITTED in results
+
+
+def role_policy_documents(account_id: str, role_arn: str) -> list[dict[str, Any]]:
+    """The inline and attached managed policies of a role in moto's IAM."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[account_id]["aws"]
+    role = backend.get_role_by_arn(role_arn)
+    documents = [_document(text) for text in role.policies.values()]
+    for policy in role.managed_policies.values():
+        version = next(v for v in policy.versions if v.version_id == policy.default_version_id)
+        documents.append(_document(version.document))
+    return documents
+
+
+def _document(text: Any) -> dict[str, Any]:
+    if isinstance(text, dict):
+        return text
+    from urllib.parse import unquote
+
+    parsed = json.loads(text if text.lstrip().startswith("{") else unquote(text))
+    assert isinstance(parsed, dict)
+    return parsed

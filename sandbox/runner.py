@@ -1,6 +1,8 @@
 """The local engine: the real ASL on moto's Step Functions interpreter, the real handlers in-process.
 
-``LocalEngine`` starts moto, builds the template's resources in it (sandbox/template.py), bridges
+``LocalEngine`` starts moto, builds in it what CloudFormation would make of the template (the CloudFormation
+SAM's own translator produces, sandbox/stack.py), runs each handler as its function's role with IAM
+enforced by moto (sandbox/credentials.py), bridges
 moto's Lambda invokes and waits to the handlers and the shared clock (sandbox/moto_bridge.py), and
 keeps what the handlers print. Everything it changes (environment, sys.path, sys.stdout/stderr,
 logging streams, the steps' clock, moto's internals) is restored on exit.
@@ -23,11 +25,29 @@ from typing import Any
 
 import boto3
 import botocore.session
+from botocore.credentials import ReadOnlyCredentials
 from moto import mock_aws
 
+from sandbox import credentials
 from sandbox.clock import Clock
-from sandbox.moto_bridge import LambdaTarget, MotoBridge, OutputCapture
-from sandbox.template import ACCOUNT_ID, Stack, Template, function_arn, provision
+from sandbox.moto_bridge import (
+    LambdaTarget,
+    MotoBridge,
+    OutputCapture,
+    iam_enforced,
+    policies_allow,
+    role_policy_documents,
+)
+from sandbox.stack import (
+    ACCOUNT_ID,
+    PLACEHOLDER_ARN,
+    Stack,
+    Translated,
+    code_path,
+    function_environment,
+    provision,
+    translate,
+)
 
 _POLL_S = 0.02  # real time between two looks at a running execution
 _WAIT_ALL_POLL_S = 0.5  # real time between two looks at many running executions
@@ -92,7 +112,8 @@ class LocalEngine:
     ) -> None:
         self.clock = clock
         self.region = region
-        self.template = Template.load(template_path)
+        self.template_path = Path(template_path)
+        self.translated: Translated | None = None
         self.lambda_output: list[str] = []
         self.state_machine_arn = ""
         self.stack: Stack | None = None
@@ -134,7 +155,11 @@ class LocalEngine:
             AWS_REGION=self.region,
         )
         mock = mock_aws(
-            config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+            config={
+                "stepfunctions": {"execute_state_machine": True},
+                "lambda": {"use_docker": False},
+                "iam": {"load_aws_managed_policies": True},  # SAM attaches AWSLambdaBasicExecutionRole
+            }
         )
         mock.start()
         self._exit.callback(mock.stop)
@@ -142,31 +167,33 @@ class LocalEngine:
         self.session = boto3.Session(botocore_session=_botocore_session(), region_name=self.region)
         self.sfn = self.session.client("stepfunctions")
 
-        functions = self.template.functions()
-        for path in {str(spec.code_uri) for spec in functions.values()}:
-            if path not in sys.path:
-                sys.path.insert(0, path)
-                self._exit.callback(sys.path.remove, path)
-
-        parameters = self._secret_parameters()
-        declared = self.template.body.get("Parameters") or {}
-        unset = {name: "" for name, spec in declared.items() if "Default" not in spec}  # not needed locally
-        parameters = {**unset, **parameters, **self._parameters}
-        self.stack = stack = provision(self.template, self.session, parameters)
+        self.translated = translated = self._with_secret(
+            translate(self.template_path, self._parameters, region=self.region)
+        )
+        self.stack = stack = provision(translated, self.session)
         self.state_machine_arn = next(iter(stack.state_machines.values()), "")
         self._subscribe_capture_queues(stack)
-
-        for lid, spec in functions.items():
-            env = {key: _env_value(stack.resolve(value)) for key, value in spec.environment.items()}
-            if self.secret_arn:
-                env["LIVEKIT_SECRET_ARN"] = self.secret_arn
-            self._targets[lid] = LambdaTarget(
-                name=lid,
-                arn=function_arn(self.region, lid),
-                handler=spec.handler,
-                timeout_s=spec.timeout_s,
-                memory_mb=spec.memory_mb,
+        self._act_as_admin()
+        sts = self.session.client("sts")
+        for lid, name in stack.physical("AWS::Lambda::Function").items():
+            code = str(code_path(stack, lid))
+            if code not in sys.path:
+                sys.path.insert(0, code)
+                self._exit.callback(sys.path.remove, code)
+            props = stack.properties[lid]
+            env = function_environment(stack, lid)
+            assumed = sts.assume_role(RoleArn=props["Role"], RoleSessionName=name)["Credentials"]
+            self._targets[name] = LambdaTarget(
+                name=name,
+                arn=stack.attributes[(lid, "Arn")],
+                handler=props["Handler"],
+                timeout_s=int(props.get("Timeout", 3)),
+                memory_mb=int(props.get("MemorySize", 128)),
                 environment=env,
+                role_arn=props["Role"],
+                credentials=ReadOnlyCredentials(
+                    assumed["AccessKeyId"], assumed["SecretAccessKey"], assumed["SessionToken"]
+                ),
             )
             os.environ.update(env)
 
@@ -178,27 +205,58 @@ class LocalEngine:
             self._capture: OutputCapture | None = capture
         else:
             self._capture = None
-        bridge = MotoBridge(self.clock, self._targets.get, around=self._around_handler)
+        # From here on each handler call signs as its function's role, and moto refuses what the
+        # role's policies do not allow; Step Functions invokes a function only if its role may.
+        self._exit.enter_context(credentials.environment_credentials_per_call())
+        self._exit.enter_context(iam_enforced())
+        bridge = MotoBridge(
+            self.clock, self._targets.get, around=self._around_handler, may_invoke=self._may_invoke
+        )
         bridge.install()
         self._exit.callback(bridge.uninstall)
         self.bridge = bridge
         self._exit.callback(self._stop_running_executions)  # first thing on exit, bridge still in place
 
-    def _secret_parameters(self) -> dict[str, str]:
-        """Store the LiveKit credentials in Secrets Manager; feed the parameters that name the secret."""
+    def _with_secret(self, translated: Translated) -> Translated:
+        """Store the LiveKit credentials in Secrets Manager, and put the secret's ARN where the
+        translation holds the placeholder of the parameter that names it."""
         if self._livekit is None:
-            return {}
-        secrets = self.session.client("secretsmanager")
-        created = secrets.create_secret(
+            return translated
+        created = self.session.client("secretsmanager").create_secret(
             Name="dispatch-verify/livekit", SecretString=json.dumps(self._livekit)
         )
         self.secret_arn = str(created["ARN"])
-        return {
-            value["Ref"]: self.secret_arn
-            for spec in self.template.functions().values()
-            for key, value in spec.environment.items()
-            if key == "LIVEKIT_SECRET_ARN" and isinstance(value, dict) and "Ref" in value
+        return translated.replace(PLACEHOLDER_ARN, self.secret_arn)
+
+    def _act_as_admin(self) -> None:
+        """The engine and the tests act as an administrator (an IAM user allowed everything): with IAM
+        enforced, a request must come from someone moto's IAM knows."""
+        iam = self.session.client("iam")
+        iam.create_user(UserName="local-engine-admin")
+        everything = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
         }
+        iam.put_user_policy(
+            UserName="local-engine-admin", PolicyName="everything", PolicyDocument=json.dumps(everything)
+        )
+        key = iam.create_access_key(UserName="local-engine-admin")["AccessKey"]
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.update(AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+        self.session = boto3.Session(botocore_session=_botocore_session(), region_name=self.region)
+        self.sfn = self.session.client("stepfunctions")
+
+    def _may_invoke(self, function_arn: str) -> str | None:
+        """None if the state machine's role allows lambda:InvokeFunction on the function, else the
+        role's ARN (Step Functions invokes with that role)."""
+        machines = self.stack.of_type("AWS::StepFunctions::StateMachine") if self.stack else {}
+        for props in machines.values():
+            role_arn = str(props["RoleArn"])
+            if not policies_allow(
+                role_policy_documents(ACCOUNT_ID, role_arn), "lambda:InvokeFunction", function_arn
+            ):
+                return role_arn
+        return None
 
     def _subscribe_capture_queues(self, stack: Stack) -> None:
         sqs = self.session.client("sqs")
@@ -248,11 +306,12 @@ class LocalEngine:
         started, started_real, failed = self.clock.now(), time.perf_counter(), False
         try:
             os.environ.update(target.environment)
-            if self._capture is None:
-                yield
-            else:
-                with self._capture.capturing(self._keep_output):
+            with credentials.acting_as(target.credentials):
+                if self._capture is None:
                     yield
+                else:
+                    with self._capture.capturing(self._keep_output):
+                        yield
         except BaseException:
             failed = True
             raise
@@ -290,8 +349,12 @@ class LocalEngine:
                 time.sleep(_POLL_S)
 
     def function(self, logical_id: str) -> LambdaTarget:
-        """A function of the template as the engine runs it: handler string, resolved environment."""
+        """A function of the stack as the engine runs it: handler string, resolved environment, role.
+        Functions are named after their logical ids."""
         return self._targets[logical_id]
+
+    def functions(self) -> list[LambdaTarget]:
+        return list(self._targets.values())
 
     # -- executions ---------------------------------------------------------------------------
     def start(self, input: dict[str, Any], name: str | None = None) -> str:
@@ -421,7 +484,7 @@ class LocalEngine:
 
 @functools.cache
 def _botocore_session() -> botocore.session.Session:
-    return botocore.session.get_session()
+    return credentials.resolve_per_call(botocore.session.get_session())
 
 
 def _result(execution_arn: str, described: dict[str, Any], history: list[dict[str, Any]]) -> ExecutionResult:

@@ -11,7 +11,7 @@ import pytest
 from dispatch_verify.handlers import api
 from moto import mock_aws
 
-from sandbox.template import Template, create_table
+from sandbox.stack import create_table
 
 from .conftest import LambdaContext, load_event
 from .fakes import FakeTime
@@ -24,7 +24,7 @@ PASS = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
 def deployed(monkeypatch: pytest.MonkeyPatch, now: FakeTime) -> Iterator[None]:
     """The ledger table from the template and a state machine, in moto; the API function's environment."""
     with mock_aws():
-        table = create_table(Template.load(TEMPLATE), boto3.Session(), "DispatchLedgerTable")
+        table = create_table(TEMPLATE, boto3.Session(), "DispatchLedgerTable")
         role = "arn:aws:iam::123456789012:role/sfn"
         machine = boto3.client("stepfunctions").create_state_machine(name="m", definition=PASS, roleArn=role)
         monkeypatch.setenv("LEDGER_TABLE_NAME", table)
@@ -90,7 +90,7 @@ def test_the_webhook_sample_freshly_signed_is_accepted(
     from sandbox.livekit_sim.webhooks import signed_headers
 
     monkeypatch.setenv(
-        "WAIT_TABLE_NAME", create_table(Template.load(TEMPLATE), boto3.Session(), "WaitTokenTable")
+        "WAIT_TABLE_NAME", create_table(TEMPLATE, boto3.Session(), "WaitTokenTable")
     )
     event = load_event("api_livekit_webhook")
     event["headers"]["Authorization"] = signed_headers(event["body"], "APIkey123", "not-a-real-secret")[

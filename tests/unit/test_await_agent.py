@@ -15,7 +15,7 @@ from dispatch_verify.models import WorkflowState
 from dispatch_verify.waits import WaitTokens
 from moto import mock_aws
 
-from sandbox.template import Template, create_table
+from sandbox.stack import create_table
 
 from .conftest import AGENT, ROOM, a_state
 from .fakes import FakeLiveKit, FakeTime
@@ -25,7 +25,7 @@ from .test_api_samples import TEMPLATE
 @pytest.fixture
 def tokens() -> Iterator[WaitTokens]:
     with mock_aws():
-        yield WaitTokens(create_table(Template.load(TEMPLATE), boto3.Session(), "WaitTokenTable"))
+        yield WaitTokens(create_table(TEMPLATE, boto3.Session(), "WaitTokenTable"))
 
 
 class Resumed:

@@ -13,7 +13,7 @@ from dispatch_verify.logic.outcome import record_outcome
 from dispatch_verify.models import Attempt, WorkflowState
 from moto import mock_aws
 
-from sandbox.template import Template, create_table
+from sandbox.stack import create_table
 
 from .conftest import a_state
 from .fakes import FakeTime
@@ -24,7 +24,7 @@ TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 @pytest.fixture
 def table(monkeypatch: pytest.MonkeyPatch, now: FakeTime) -> Iterator[str]:
     with mock_aws():
-        name = create_table(Template.load(TEMPLATE), boto3.Session(), "DispatchLedgerTable")
+        name = create_table(TEMPLATE, boto3.Session(), "DispatchLedgerTable")
         monkeypatch.setenv("LEDGER_TABLE_NAME", name)
         yield name
 

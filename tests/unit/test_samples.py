@@ -86,11 +86,11 @@ def test_await_agent_runs_on_its_sample_and_records_the_token(
     from dispatch_verify.handlers import await_agent
     from dispatch_verify.waits import WaitTokens
 
-    from sandbox.template import Template, create_table
+    from sandbox.stack import create_table
 
     from .test_api_samples import TEMPLATE
 
-    table = create_table(Template.load(TEMPLATE), boto3.Session(), "WaitTokenTable")
+    table = create_table(TEMPLATE, boto3.Session(), "WaitTokenTable")
     monkeypatch.setenv("WAIT_TABLE_NAME", table)
     event = load_event("await_agent")
 
