@@ -676,10 +676,7 @@ def _states_resource(response: Any) -> str:
             return str(params[key])
     token = params.get("taskToken")
     if token:  # AWS authorizes a callback against the state machine of the token's execution
-        from moto.stepfunctions.models import stepfunctions_backends
-
-        backend = stepfunctions_backends[response.current_account][response.region]
-        for execution in backend._get_executions():
+        for execution in response.stepfunction_backend._get_executions():
             worker = getattr(execution, "exec_worker", None)
             env = getattr(worker, "env", None)
             if env is not None and env.callback_pool_manager.get(token) is not None:

@@ -33,7 +33,7 @@ def test_escalation_published_by_a_handler_is_seen_on_sns_eventbridge_and_dynamo
     assert event["source"] == "engine.fixture"
     assert event["detail"]["cause"] == "not_joined"
     item = boto3.client("dynamodb").get_item(
-        TableName="Ledger", Key={"pk": {"S": "ROOM#room-7"}, "sk": {"S": "ESCALATION"}}
+        TableName=engine.stack.tables["Ledger"], Key={"pk": {"S": "ROOM#room-7"}, "sk": {"S": "ESCALATION"}}
     )
     assert item["Item"]["room"] == {"S": "room-7"}
     # And asking again returns the same, not nothing
@@ -57,7 +57,10 @@ def test_handler_environment_is_the_templates_resolved(engine: LocalEngine) -> N
 
     # Then it read the resolved values
     assert result.output["greeting"] == "hello from us-east-1 (test)"
-    assert result.output["table_arn"] == "arn:aws:dynamodb:us-east-1:123456789012:table/Ledger"
+    assert engine.stack is not None
+    table = engine.stack.tables["Ledger"]  # named by CloudFormation: stack, logical id, suffix
+    assert table.startswith("local-Ledger-")
+    assert result.output["table_arn"] == f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}"
 
 
 def test_prints_log_lines_and_metrics_of_handlers_are_captured_not_shown(
