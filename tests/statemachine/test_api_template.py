@@ -5,16 +5,60 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from .conftest import ROOT
 
 LEDGER = {"Ref": "DispatchLedgerTable"}
-WRITE_LEDGER = {"DynamoDBWritePolicy": {"TableName": LEDGER}}
+LEDGER_ARN = {"Fn::GetAtt": ["DispatchLedgerTable", "Arn"]}
+WAITS_ARN = {"Fn::GetAtt": ["WaitTokenTable", "Arn"]}
+# SAM's policy templates that grant more than any function calls (Scan, BatchWriteItem,
+# SendTaskFailure, ...): the functions' statements name the actions they use instead.
+BROAD_TEMPLATES = {
+    "DynamoDBCrudPolicy",
+    "DynamoDBWritePolicy",
+    "DynamoDBReadPolicy",
+    "StepFunctionsCallbackPolicy",
+}
 
 
 def resource(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
     properties = template["Resources"][logical_id]["Properties"]
     assert isinstance(properties, dict)
     return properties
+
+
+def statements(properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """The function's inline ``Statement`` policies, one entry per statement."""
+    return [s for p in properties.get("Policies", []) if "Statement" in p for s in p["Statement"]]
+
+
+def grants(properties: dict[str, Any]) -> dict[str, set[str]]:
+    """Actions of the inline statements by resource (as JSON, intrinsics included)."""
+    found: dict[str, set[str]] = {}
+    for statement in statements(properties):
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"]
+        key = json.dumps(statement["Resource"], sort_keys=True)
+        found.setdefault(key, set()).update([actions] if isinstance(actions, str) else actions)
+    return found
+
+
+def on(resource_value: Any) -> str:
+    return json.dumps(resource_value, sort_keys=True)
+
+
+def with_conditions(value: Any, conditions: dict[str, bool]) -> Any:
+    """``value`` with every ``Fn::If`` decided as AWS::LanguageExtensions does before SAM reads it."""
+    if isinstance(value, list):
+        return [with_conditions(v, conditions) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Fn::If"}:
+        name, then, otherwise = value["Fn::If"]
+        return with_conditions(then if conditions[name] else otherwise, conditions)
+    kept = {k: with_conditions(v, conditions) for k, v in value.items()}
+    return {k: v for k, v in kept.items() if v != {"Ref": "AWS::NoValue"}}
 
 
 def test_the_api_routes_are_the_documented_operations(template: dict[str, Any]) -> None:
@@ -39,38 +83,67 @@ def test_the_api_routes_are_the_documented_operations(template: dict[str, Any]) 
     assert all(e["Type"] == "Api" and e["Properties"]["RestApiId"] == {"Ref": "DispatchApi"} for e in events)
 
 
-def test_only_the_webhook_route_skips_aws_auth_and_it_can_resume_waits(template: dict[str, Any]) -> None:
-    # Given the API function's routes and policies
-    function = resource(template, "DispatchApiFunction")
-    events = function["Events"].values()
+@pytest.mark.parametrize(
+    ("api_auth", "api", "webhook"),
+    [
+        (
+            "AWS_IAM",
+            {"DefaultAuthorizer": "AWS_IAM", "InvokeRole": "NONE", "UsagePlan": {"CreateUsagePlan": "NONE"}},
+            {"Authorizer": "NONE"},
+        ),
+        (
+            "API_KEY",
+            {"ApiKeyRequired": True, "UsagePlan": {"CreateUsagePlan": "PER_API"}},
+            {"ApiKeyRequired": False},
+        ),
+    ],
+)
+def test_only_the_webhook_route_skips_aws_auth_in_either_mode(
+    template: dict[str, Any], api_auth: str, api: dict[str, Any], webhook: dict[str, Any]
+) -> None:
+    # Given the API's and its routes' auth, with the conditions decided for one ApiAuth value
+    conditions = {"UseApiKeys": api_auth == "API_KEY"}
+    events = resource(template, "DispatchApiFunction")["Events"].values()
+    routes = {e["Properties"]["Path"]: with_conditions(e["Properties"], conditions) for e in events}
 
-    # When their auth settings are read
-    open_routes = {e["Properties"]["Path"] for e in events if "Auth" in e["Properties"]}
+    # When SAM reads them (after the language extensions)
+    api_auth_seen = with_conditions(resource(template, "DispatchApi")["Auth"], conditions)
 
-    # Then only the LiveKit webhook opts out of IAM / API keys (LiveKit cannot sign AWS requests; its
-    # JWT is checked in the handler), and the function may find and resume the awaited executions
-    assert open_routes == {"/livekit/webhook"}
-    webhook = next(e for e in events if e["Properties"]["Path"] == "/livekit/webhook")
-    assert webhook["Properties"]["Auth"] == {"Authorizer": "NONE", "ApiKeyRequired": False}
-    policies = function["Policies"]
-    assert {"DynamoDBCrudPolicy": {"TableName": {"Ref": "WaitTokenTable"}}} in policies
-    assert {
-        "StepFunctionsCallbackPolicy": {
-            "StateMachineName": {"Fn::GetAtt": ["DispatchVerifyStateMachine", "Name"]}
-        }
-    } in policies
+    # Then the API defaults to SigV4 (API Gateway invoking the function as itself, so a caller needs
+    # only execute-api:Invoke) or to a required key; only the LiveKit webhook opts out, and with the
+    # one setting SAM accepts in that mode (LiveKit cannot sign AWS requests; its JWT is checked in
+    # the handler)
+    assert api_auth_seen == api
+    assert {path for path, props in routes.items() if "Auth" in props} == {"/livekit/webhook"}
+    assert routes["/livekit/webhook"]["Auth"] == webhook
+
+
+def test_the_webhook_route_may_find_and_resume_waits_and_nothing_more(template: dict[str, Any]) -> None:
+    # Given the API function's inline statements
+    found = grants(resource(template, "DispatchApiFunction"))
+
+    # When those on the wait table and the state machine are read
+    # Then it may query a room's waits, delete a used token and resume executions of this state machine
+    assert found[on(WAITS_ARN)] == {"dynamodb:Query", "dynamodb:DeleteItem"}
+    assert found[on({"Ref": "DispatchVerifyStateMachine"})] == {"states:SendTaskSuccess"}
 
 
 def test_the_await_step_may_resume_only_its_own_state_machine(template: dict[str, Any]) -> None:
-    # Given the state machine's name and the Await agent function's callback policy
+    # Given the state machine's name and the Await agent function's statements
     name = resource(template, "DispatchVerifyStateMachine")["Name"]
-    policies = resource(template, "AwaitAgentFunction")["Policies"]
+    found = grants(resource(template, "AwaitAgentFunction"))
 
-    # When the policy's state machine is read
-    (callback,) = [p["StepFunctionsCallbackPolicy"] for p in policies if "StepFunctionsCallbackPolicy" in p]
+    # When the statement with SendTaskSuccess is read
+    (arn,) = [json.loads(key) for key, actions in found.items() if "states:SendTaskSuccess" in actions]
 
-    # Then it names that very state machine (a !GetAtt would be a circular dependency)
-    assert callback["StateMachineName"] == name == {"Fn::Sub": "${AWS::StackName}-dispatch-verify"}
+    # Then it names that very state machine (a !Ref or !GetAtt would be a circular dependency), and the
+    # step may only put its token besides
+    assert name == {"Fn::Sub": "${AWS::StackName}-dispatch-verify"}
+    assert arn == {
+        "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:"
+        "${AWS::StackName}-dispatch-verify"
+    }
+    assert found == {on(arn): {"states:SendTaskSuccess"}, on(WAITS_ARN): {"dynamodb:PutItem"}}
 
 
 def test_wait_tokens_expire_and_are_keyed_by_room_then_request(template: dict[str, Any]) -> None:
@@ -78,6 +151,7 @@ def test_wait_tokens_expire_and_are_keyed_by_room_then_request(template: dict[st
     keys = {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]}
     assert keys == {"room": "HASH", "request_id": "RANGE"}
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
 def test_the_api_function_may_start_and_describe_executions_and_use_the_ledger(
@@ -88,8 +162,10 @@ def test_the_api_function_may_start_and_describe_executions_and_use_the_ledger(
 
     # When its environment and policies are read
     policies = function["Policies"]
+    found = grants(function)
 
-    # Then it starts this state machine, reads and writes the ledger, describes only its executions
+    # Then it starts this state machine, puts, reads, updates and deletes ledger items (no scan, no
+    # batch), and describes only this state machine's executions
     assert function["Handler"] == "dispatch_verify.handlers.api.lambda_handler"
     assert function["Environment"]["Variables"]["STATE_MACHINE_ARN"] == {"Ref": "DispatchVerifyStateMachine"}
     assert {
@@ -97,10 +173,15 @@ def test_the_api_function_may_start_and_describe_executions_and_use_the_ledger(
             "StateMachineName": {"Fn::GetAtt": ["DispatchVerifyStateMachine", "Name"]}
         }
     } in policies
-    assert {"DynamoDBCrudPolicy": {"TableName": LEDGER}} in policies
-    (statement,) = [p["Statement"][0] for p in policies if "Statement" in p]
-    assert statement["Action"] == "states:DescribeExecution"
-    assert ":execution:${DispatchVerifyStateMachine.Name}:*" in statement["Resource"]["Fn::Sub"]
+    assert found[on(LEDGER_ARN)] == {
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    }
+    (executions,) = [json.loads(k) for k, actions in found.items() if "states:DescribeExecution" in actions]
+    assert found[on(executions)] == {"states:DescribeExecution"}
+    assert executions["Fn::Sub"].endswith(":execution:${DispatchVerifyStateMachine.Name}:*")
 
 
 def test_only_the_steps_that_record_progress_may_write_the_ledger(template: dict[str, Any]) -> None:
@@ -111,17 +192,42 @@ def test_only_the_steps_that_record_progress_may_write_the_ledger(template: dict
         if res["Type"] == "AWS::Serverless::Function"
     }
 
-    # When the ledger writers among the steps are listed
-    writers = {lid for lid, props in functions.items() if WRITE_LEDGER in props.get("Policies", [])}
+    # When the functions that may touch the ledger are listed, with what they may do to it
+    ledger = on(LEDGER_ARN)
+    by_function = {lid: grants(props) for lid, props in functions.items()}
+    ledger_actions = {lid: found[ledger] for lid, found in by_function.items() if ledger in found}
 
-    # Then they are the steps that call ledger.record_progress / record_outcome, and all are told the table
-    assert writers == {
-        "DispatchAgentFunction",
-        "CheckParticipantsFunction",
-        "RedispatchAgentFunction",
-        "RecordOutcomeFunction",
+    # Then the steps among them are those that call ledger.record_progress / record_outcome, and they
+    # may only update an item (the API, which accepts requests, is the only other); all know the table
+    assert ledger_actions.pop("DispatchApiFunction")
+    assert ledger_actions == {
+        "DispatchAgentFunction": {"dynamodb:UpdateItem"},
+        "CheckParticipantsFunction": {"dynamodb:UpdateItem"},
+        "RedispatchAgentFunction": {"dynamodb:UpdateItem"},
+        "RecordOutcomeFunction": {"dynamodb:UpdateItem"},
     }
     assert template["Globals"]["Function"]["Environment"]["Variables"]["LEDGER_TABLE_NAME"] == LEDGER
+
+
+def test_no_function_gets_a_policy_template_broader_than_its_calls(template: dict[str, Any]) -> None:
+    # Given every function's policies
+    functions = {
+        lid: res["Properties"]
+        for lid, res in template["Resources"].items()
+        if res["Type"] == "AWS::Serverless::Function"
+    }
+
+    # When the policy templates they use are listed
+    used = {name for props in functions.values() for policy in props.get("Policies", []) for name in policy}
+
+    # Then none of SAM's broad DynamoDB or callback templates is among them, and no statement grants a
+    # wildcard action or resource
+    assert used & BROAD_TEMPLATES == set()
+    for lid, props in functions.items():
+        for statement in statements(props):
+            actions = statement["Action"]
+            assert all("*" not in a for a in ([actions] if isinstance(actions, str) else actions)), lid
+            assert statement["Resource"] != "*", lid
 
 
 def test_the_ledger_is_keyed_by_request_id_expires_and_outlives_the_stack(template: dict[str, Any]) -> None:
@@ -147,7 +253,69 @@ def test_the_api_uses_iam_auth_unless_the_stack_asks_for_api_keys(template: dict
     assert (parameter["Default"], parameter["AllowedValues"]) == ("AWS_IAM", ["AWS_IAM", "API_KEY"])
     assert template["Conditions"]["UseApiKeys"] == {"Fn::Equals": [{"Ref": "ApiAuth"}, "API_KEY"]}
     assert auth["DefaultAuthorizer"] == {"Fn::If": ["UseApiKeys", {"Ref": "AWS::NoValue"}, "AWS_IAM"]}
-    assert auth["ApiKeyRequired"] == {"Fn::If": ["UseApiKeys", True, False]}
+    assert auth["InvokeRole"] == {"Fn::If": ["UseApiKeys", {"Ref": "AWS::NoValue"}, "NONE"]}
+    assert auth["ApiKeyRequired"] == {"Fn::If": ["UseApiKeys", True, {"Ref": "AWS::NoValue"}]}
     assert auth["UsagePlan"]["CreateUsagePlan"] == {"Fn::If": ["UseApiKeys", "PER_API", "NONE"]}
     # And SAM sees plain values: the language extensions resolve the conditions first
     assert template["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
+
+
+def test_the_api_has_one_stage_and_logs_every_access_as_json(template: dict[str, Any]) -> None:
+    # Given the API and its access log group
+    api = resource(template, "DispatchApi")
+    group = template["Resources"]["ApiAccessLogGroup"]
+
+    # When its stage settings are read
+    setting = api["AccessLogSetting"]
+    entry = json.loads(setting["Format"])
+
+    # Then OpenAPI 3 keeps SAM from adding its extra "Stage" stage beside v1, and each request is one
+    # JSON line in a log group of this stack that expires and is encrypted with the stack's key
+    assert (api["StageName"], api["OpenApiVersion"]) == ("v1", "3.0.1")
+    assert setting["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert {
+        "requestId",
+        "ip",
+        "caller",
+        "requestTime",
+        "httpMethod",
+        "resourcePath",
+        "status",
+        "protocol",
+        "responseLength",
+    } <= set(entry)
+    assert all(value.startswith("$context.") for value in entry.values())
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == 30
+    assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["DispatchVerifyKey", "Arn"]}
+
+
+def test_api_gateway_logs_through_the_account_role_the_stack_creates_unless_told_one_exists(
+    template: dict[str, Any],
+) -> None:
+    # Given the parameter, its condition and the account-wide resources
+    parameter = template["Parameters"]["ApiGatewayCloudWatchRole"]
+    resources = template["Resources"]
+    role, account = resources["ApiGatewayCloudWatchLogsRole"], resources["ApiGatewayAccount"]
+
+    # When they are read
+    # Then by default the stack creates the role and sets it for the account; both outlive the stack
+    # (other APIs of the account may log through them by then)
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("Create", ["Create", "Existing"])
+    condition = "CreateApiGatewayCloudWatchRole"
+    assert template["Conditions"][condition] == {
+        "Fn::Equals": [{"Ref": "ApiGatewayCloudWatchRole"}, "Create"]
+    }
+    assert role["Condition"] == account["Condition"] == condition
+    assert role["DeletionPolicy"] == account["DeletionPolicy"] == "Retain"
+    assert role["Properties"]["ManagedPolicyArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}
+    ]
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    role_arn = {"Fn::GetAtt": ["ApiGatewayCloudWatchLogsRole", "Arn"]}
+    assert account["Properties"]["CloudWatchRoleArn"] == role_arn
+    # And the stage (with its access logs) is created after the account setting when the stack makes it
+    assert resource(template, "DispatchApi")["Variables"] == {
+        "Fn::If": [condition, {"accountSetting": {"Ref": "ApiGatewayAccount"}}, {"Ref": "AWS::NoValue"}]
+    }

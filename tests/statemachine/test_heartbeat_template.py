@@ -49,9 +49,11 @@ def test_the_schedule_starts_the_state_machine_with_a_heartbeat_input_without_ro
     minutes = template["Parameters"]["HeartbeatIntervalMinutes"]["Default"]
     input_text = properties["Input"]["Fn::Sub"].replace("${HeartbeatAgentName}", "my-agent")
 
-    # Then it is an EventBridge Scheduler schedule at the parameter's rate, on only when turned on,
-    # and its input is a heartbeat of the agent, marked for the agent, with no room (Prepare names it)
+    # Then it is an EventBridge Scheduler schedule named after the stack (two stacks must not
+    # collide) at the parameter's rate, on only when turned on, and its input is a heartbeat of the
+    # agent, marked for the agent, with no room (Prepare names it)
     assert schedule["Type"] == "ScheduleV2"
+    assert properties["Name"] == {"Fn::Sub": "${AWS::StackName}-heartbeat"}  # SAM's default is one name
     assert properties["ScheduleExpression"] == {"Fn::Sub": "rate(${HeartbeatIntervalMinutes} minutes)"}
     assert f"rate({minutes} minutes)" == "rate(15 minutes)"
     assert properties["State"] == {"Fn::If": ["HeartbeatOn", "ENABLED", "DISABLED"]}

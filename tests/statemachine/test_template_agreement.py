@@ -200,6 +200,65 @@ def test_only_escalate_may_publish_escalations(template: dict[str, Any]) -> None
     ]
 
 
+def test_escalations_are_encrypted_with_the_stacks_rotating_key_which_escalate_may_use(
+    template: dict[str, Any],
+) -> None:
+    # Given the topic, the key and the Escalate function
+    resources = template["Resources"]
+    topic, key = resources["EscalationTopic"]["Properties"], resources["DispatchVerifyKey"]
+    escalate = functions_of(template)["EscalateFunction"]
+
+    # When the key's policy and Escalate's statements are read
+    policy = {statement["Sid"]: statement for statement in key["Properties"]["KeyPolicy"]["Statement"]}
+    kms = [s for p in escalate["Policies"] if "Statement" in p for s in p["Statement"]]
+
+    # Then the topic is encrypted with a customer managed key that rotates, which the account
+    # administers, which CloudWatch alarms, EventBridge and SNS may use to publish, and with which
+    # Escalate (the one publisher) may generate data keys and decrypt
+    assert key["Type"] == "AWS::KMS::Key"
+    assert topic["KmsMasterKeyId"] == {"Ref": "DispatchVerifyKey"}
+    assert key["Properties"]["EnableKeyRotation"] is True
+    root = policy["AccountAdministers"]
+    assert (root["Principal"], root["Action"]) == (
+        {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
+        "kms:*",
+    )
+    publishers = policy["ServicesPublishToTheTopic"]
+    assert set(publishers["Principal"]["Service"]) == {
+        "cloudwatch.amazonaws.com",
+        "events.amazonaws.com",
+        "sns.amazonaws.com",
+    }
+    assert set(publishers["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert kms == [
+        {
+            "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": {"Fn::GetAtt": ["DispatchVerifyKey", "Arn"]},
+        }
+    ]
+
+
+def test_the_stacks_log_groups_expire_and_are_encrypted_with_its_key(template: dict[str, Any]) -> None:
+    # Given the template's log groups
+    resources = template["Resources"]
+    groups = {lid: r["Properties"] for lid, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"}
+
+    # When their retention and key are read
+    # Then both (the state machine's and the API's access log) expire and use the stack's key, which
+    # lets CloudWatch Logs use it for this account's log groups only
+    assert set(groups) == {"DispatchVerifyLogGroup", "ApiAccessLogGroup"}
+    for properties in groups.values():
+        assert properties["RetentionInDays"] == 30
+        assert properties["KmsKeyId"] == {"Fn::GetAtt": ["DispatchVerifyKey", "Arn"]}
+    key = template["Resources"]["DispatchVerifyKey"]["Properties"]["KeyPolicy"]
+    (logs,) = [s for s in key["Statement"] if s["Sid"] == "LogsEncryptThisStacksLogGroups"]
+    assert logs["Principal"] == {"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}}
+    assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"
+    }
+
+
 def test_the_stack_outputs_what_a_caller_and_an_operator_need(template: dict[str, Any]) -> None:
     # Given the template's outputs
     outputs = {name: output["Value"] for name, output in template["Outputs"].items()}

@@ -1,0 +1,70 @@
+"""The AWS actions each function's code calls, per logical id of template.yaml (least privilege).
+
+Read from functions/dispatch_verify/: every boto3 call, Powertools' ``parameters.get_secret``
+(``secretsmanager:GetSecretValue``) and what an encrypted target needs of its caller. Each role in the
+template should grant exactly these, on the resources named beside them, besides what SAM adds to
+every function: AWSLambdaBasicExecutionRole (its own logs) and, with ``Tracing: Active``,
+AWSXrayWriteOnlyAccess. Metrics need nothing: Powertools writes them to the log (EMF).
+
+Where they come from:
+
+* ``secretsmanager:GetSecretValue`` (the LiveKit secret, ``LiveKitSecretArn``):
+  ``config.livekit_credentials`` -> ``config._read_secret`` -> ``parameters.get_secret``, called by every
+  handler that opens ``livekit.connect(config.livekit_credentials())`` and by the API's webhook route
+  (``api.py``: ``webhook.verify(..., config.livekit_credentials())``).
+* ``dynamodb:UpdateItem`` on the ledger (``DispatchLedgerTable``): ``ledger.record_progress`` and
+  ``ledger.record_outcome`` -> ``Ledger._upsert`` -> ``Ledger._update`` -> ``update_item``.
+"""
+
+from __future__ import annotations
+
+SECRET = "secretsmanager:GetSecretValue"
+LEDGER_UPDATE = "dynamodb:UpdateItem"
+
+ACTIONS_USED: dict[str, set[str]] = {
+    # handlers/prepare_request.py -> logic/request.py: validation only, no AWS call.
+    "PrepareRequestFunction": set(),
+    # handlers/ensure_room.py: livekit.connect(config.livekit_credentials()).
+    "EnsureRoomFunction": {SECRET},
+    # handlers/dispatch_agent.py: the secret (livekit.connect), then ledger.record_progress (UpdateItem).
+    "DispatchAgentFunction": {SECRET, LEDGER_UPDATE},
+    # handlers/await_agent.py: the secret (livekit.connect); logic/await_agent.py: WaitTokens.record
+    # (waits.py, Table.put_item on WaitTokenTable) and, when the agent is already there, waits.resume
+    # (send_task_success on this stack's state machine).
+    "AwaitAgentFunction": {SECRET, "dynamodb:PutItem", "states:SendTaskSuccess"},
+    # handlers/check_participants.py: the secret (livekit.connect), then ledger.record_progress.
+    "CheckParticipantsFunction": {SECRET, LEDGER_UPDATE},
+    # handlers/redispatch_agent.py: the secret (livekit.connect), then ledger.record_progress.
+    "RedispatchAgentFunction": {SECRET, LEDGER_UPDATE},
+    # handlers/dial_callee.py: livekit.connect(config.livekit_credentials()).
+    "DialCalleeFunction": {SECRET},
+    # handlers/escalate.py -> notify.AwsEscalationChannel.publish: sns.publish (EscalationTopic) and
+    # events.put_events (EscalationBus). The topic is encrypted with DispatchVerifyKey: SNS uses the
+    # key as the publisher, who needs kms:GenerateDataKey and kms:Decrypt on it.
+    "EscalateFunction": {"sns:Publish", "events:PutEvents", "kms:GenerateDataKey", "kms:Decrypt"},
+    # handlers/record_outcome.py: ledger.record_outcome (UpdateItem); metrics are EMF log lines.
+    "RecordOutcomeFunction": {LEDGER_UPDATE},
+    # handlers/close_room.py: livekit.connect(config.livekit_credentials()).
+    "CloseRoomFunction": {SECRET},
+    # handlers/api.py -> api.py:
+    # * POST /dispatches, logic/intake.accept_dispatch: Ledger.accept (put_item, conditional),
+    #   StepFunctionsExecutions.start (start_execution), Ledger.started (update_item), and
+    #   Ledger.forget (delete_item) when the start failed;
+    # * GET /dispatches/{id}, logic/intake.dispatch_status: Ledger.get (get_item),
+    #   StepFunctionsExecutions.describe (describe_execution) and Ledger.finish_from_execution
+    #   (update_item) to repair an item whose final write was lost;
+    # * POST /livekit/webhook: the secret (webhook.verify), then webhook.on_event: WaitTokens.awaiting
+    #   (Table.query on WaitTokenTable), waits.resume (send_task_success), WaitTokens.forget
+    #   (Table.delete_item on WaitTokenTable).
+    "DispatchApiFunction": {
+        SECRET,
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "states:SendTaskSuccess",
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+    },
+}
