@@ -12,6 +12,7 @@ CHECKOV_VENV ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
 
 .PHONY: demo test lint fmt clean openapi bench bench-wait bench-startup chaos
+.PHONY: validate build checkov test-py313
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +72,45 @@ bench-startup: $(STAMP)
 # and a summary table on stderr, exit status 1 on any violation (a small run is in `make test`).
 chaos: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python -m sandbox.chaos --executions 300 --seed 7
+
+# --- AWS's own checks: SAM's transform, sam build, checkov, and the suite on the Lambda runtime's Python ---
+
+# SAM's transform for every ApiAuth x LiveKitWebhooks combination (`sam validate` takes no parameter
+# values: each is a copy of template.yaml with other defaults, in .cache/validate/), then cfn-lint
+# through SAM (`sam validate --lint`).
+validate: $(SAM_STAMP)
+	$(PYTHON) tools/validate_combinations.py --sam $(SAM_VENV)/bin/sam
+
+# `sam build` wants the functions' runtime (python3.13) on PATH: pyenv's newest 3.13, else one on PATH
+# (PY313=/path/to/python3.13 to choose). pip fetches the arm64 (aarch64) wheels; tools/check_build.py
+# then checks the artifact (dependencies, no stubs, the pinned boto3/botocore) and prints its size.
+PY313 ?= $(or $(lastword $(sort $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13))),$(shell command -v python3.13 2>/dev/null))
+
+build: $(SAM_STAMP)
+	@test -n "$(PY313)" && "$(PY313)" --version >/dev/null 2>&1 || \
+		{ echo "make build: no python3.13 found (pyenv install 3.13, or make build PY313=/path/to/python3.13)"; exit 1; }
+	PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
+		$(SAM_VENV)/bin/sam build
+	$(PYTHON) tools/check_build.py
+
+# checkov on template.yaml with .checkov.yaml (each skipped check says why); BC_SKIP_MAPPING keeps it
+# from fetching Prisma Cloud's guideline names over the network.
+checkov: $(CHECKOV_STAMP)
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
+
+# The unit and state machine tests on Python 3.13, the Lambda runtime's (.venv-py313, pyenv's 3.13).
+PY313_VENV ?= .venv-py313
+PY313_STAMP := $(PY313_VENV)/.installed-stamp
+
+$(PY313_STAMP): pyproject.toml
+	@test -n "$(PY313)" || { echo "no python3.13 found (pyenv install 3.13, or PY313=...)"; exit 1; }
+	$(PY313) -m venv $(PY313_VENV)
+	$(PY313_VENV)/bin/pip install --quiet --upgrade pip
+	$(PY313_VENV)/bin/pip install --quiet -e ".[dev]"
+	touch $(PY313_STAMP)
+
+test-py313: $(PY313_STAMP)
+	$(PY313_VENV)/bin/pytest tests/unit tests/statemachine -q -p no:cacheprovider
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .
