@@ -1,4 +1,5 @@
-"""Every handler runs on its events/ sample (the payloads `sam local invoke -e` uses)."""
+"""Every handler runs on its events/ sample (the payloads `sam local invoke -e` uses), and the README's
+workflow input (events/workflow_input.json, for `aws stepfunctions start-execution`) is one."""
 
 from __future__ import annotations
 
@@ -102,3 +103,26 @@ def test_await_agent_runs_on_its_sample_and_records_the_token(
     request = event["state"]["request"]
     (waiter,) = WaitTokens(table).awaiting(request["room"], request["agent_name"])
     assert waiter.task_token == event["task_token"]
+
+
+def test_the_workflow_input_sample_is_a_request_prepare_request_accepts(
+    sample_world: FakeLiveKit, lambda_context: LambdaContext
+) -> None:
+    # Given events/workflow_input.json, as `aws stepfunctions start-execution --input file://...` sends it
+    workflow_input = load_event("workflow_input")
+
+    # When "Prepare request" runs on it as the state machine calls it (the input and the execution name)
+    result = prepare_request.lambda_handler(
+        {"state": workflow_input, "execution_name": "call-4711-sample"}, lambda_context
+    )
+
+    # Then it is a valid request: nothing escalates, the room, agent and options are the sample's, and
+    # the request id is the execution name
+    state = WorkflowState.model_validate(result)
+    assert state.error is None
+    assert (state.request.room, state.request.agent_name) == ("call-4711", "support-agent")
+    assert state.request.options.model_dump() == {
+        **state.request.options.model_dump(),
+        **workflow_input["options"],
+    }
+    assert state.request_id == "call-4711-sample"
