@@ -38,6 +38,7 @@ that run in real time anyway), ``HeartbeatSeconds``, and Wait states with ``Time
 
 from __future__ import annotations
 
+import functools
 import importlib
 import io
 import json
@@ -681,6 +682,11 @@ def _states_resource(response: Any) -> str:
             env = getattr(worker, "env", None)
             if env is not None and env.callback_pool_manager.get(token) is not None:
                 return str(execution.state_machine_arn)
+        # AWS decodes the execution from the token itself; moto cannot for a token no execution
+        # holds (a stale one). With one state machine in the account, that is the one it names.
+        machines = response.stepfunction_backend.state_machines
+        if len(machines) == 1:
+            return str(machines[0].arn)
     return "*"
 
 
@@ -769,3 +775,29 @@ def _document(text: Any) -> dict[str, Any]:
     parsed = json.loads(text if text.lstrip().startswith("{") else unquote(text))
     assert isinstance(parsed, dict)
     return parsed
+
+
+@functools.cache
+def _aws_managed_policy_data() -> dict[str, Any]:
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    parsed = json.loads(aws_managed_policies_data)
+    assert isinstance(parsed, dict)
+    return parsed
+
+
+def add_aws_managed_policies(account_id: str, region: str, arns: list[str]) -> None:
+    """Put the AWS managed policies named by ``arns`` into moto's IAM, from moto's copy of AWS's own
+    documents. (moto's ``load_aws_managed_policies`` loads all 1,000-odd of them into every IAM
+    backend it builds, about 1.7 s per engine.) An ARN AWS does not have stays missing, so attaching
+    it fails as on AWS."""
+    from moto.iam.models import AWSManagedPolicy, iam_backends
+
+    backend = iam_backends[account_id]["aws"]
+    for arn in arns:
+        name = arn.rsplit("/", 1)[-1]
+        data = _aws_managed_policy_data().get(name)
+        if data is not None and arn not in backend.managed_policies:
+            policy = AWSManagedPolicy.from_data(name, account_id, region, data)
+            if policy.arn == arn:
+                backend.managed_policies[arn] = policy

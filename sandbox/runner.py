@@ -34,6 +34,7 @@ from sandbox.moto_bridge import (
     LambdaTarget,
     MotoBridge,
     OutputCapture,
+    add_aws_managed_policies,
     iam_enforced,
     policies_allow,
     role_policy_documents,
@@ -45,6 +46,7 @@ from sandbox.stack import (
     Translated,
     code_path,
     function_environment,
+    managed_policy_arns,
     provision,
     translate,
 )
@@ -158,11 +160,12 @@ class LocalEngine:
             config={
                 "stepfunctions": {"execute_state_machine": True},
                 "lambda": {"use_docker": False},
-                "iam": {"load_aws_managed_policies": True},  # SAM attaches AWSLambdaBasicExecutionRole
             }
         )
         mock.start()
         self._exit.callback(mock.stop)
+        # Every boto3 session made from here on signs with ContextCredentials (sandbox/credentials.py).
+        self._exit.enter_context(credentials.environment_credentials_per_call())
         # One botocore session for every engine of the process: it keeps the parsed service models.
         self.session = boto3.Session(botocore_session=_botocore_session(), region_name=self.region)
         self.sfn = self.session.client("stepfunctions")
@@ -170,6 +173,7 @@ class LocalEngine:
         self.translated = translated = self._with_secret(
             translate(self.template_path, self._parameters, region=self.region)
         )
+        add_aws_managed_policies(ACCOUNT_ID, self.region, managed_policy_arns(translated))
         self.stack = stack = provision(translated, self.session)
         self.state_machine_arn = next(iter(stack.state_machines.values()), "")
         self._subscribe_capture_queues(stack)
@@ -207,7 +211,6 @@ class LocalEngine:
             self._capture = None
         # From here on each handler call signs as its function's role, and moto refuses what the
         # role's policies do not allow; Step Functions invokes a function only if its role may.
-        self._exit.enter_context(credentials.environment_credentials_per_call())
         self._exit.enter_context(iam_enforced())
         bridge = MotoBridge(
             self.clock, self._targets.get, around=self._around_handler, may_invoke=self._may_invoke
@@ -243,6 +246,7 @@ class LocalEngine:
         key = iam.create_access_key(UserName="local-engine-admin")["AccessKey"]
         os.environ.pop("AWS_SESSION_TOKEN", None)
         os.environ.update(AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+        boto3.DEFAULT_SESSION = None  # one made earlier holds moto's fake keys (mock_aws restores it)
         self.session = boto3.Session(botocore_session=_botocore_session(), region_name=self.region)
         self.sfn = self.session.client("stepfunctions")
 

@@ -99,6 +99,47 @@ def parameter_values(
     return values
 
 
+_DEFERRED_SUB = "Fn::Sub (deferred past LanguageExtensions)"
+
+
+def _rename_subs(node: Any, old: str, new: str, deferred: Any) -> Any:
+    """Rename the ``old`` key of the single-key Fn::Sub nodes for which ``deferred(argument)`` holds."""
+    if isinstance(node, list):
+        return [_rename_subs(item, old, new, deferred) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if len(node) == 1 and old in node and deferred(node[old]):
+        return {new: _rename_subs(node[old], old, new, deferred)}
+    return {key: _rename_subs(value, old, new, deferred) for key, value in node.items()}
+
+
+def defer_resource_subs(template: dict[str, Any], parameters: set[str]) -> dict[str, Any]:
+    """Hide from the LanguageExtensions expansion each Fn::Sub that names more than parameters.
+
+    SAM CLI's expansion (1.170.0) substitutes what it can of such a Fn::Sub and returns a plain
+    string, dropping the Fn::Sub around the ``${Resource.Attr}`` it kept: a policy Resource
+    ``arn:...:execution:${StateMachine.Name}:*`` then reaches IAM as that literal text, where
+    CloudFormation would have substituted it. CloudFormation resolves these at deployment anyway.
+    """
+
+    def names_more(argument: Any) -> bool:
+        if not isinstance(argument, str):
+            return True  # a variable map: its values may name resources
+        variables = re.findall(r"\$\{([^}!][^}]*)\}", argument)
+        return any(name not in parameters and not name.startswith("AWS::") for name in variables)
+
+    return {
+        key: (_rename_subs(value, "Fn::Sub", _DEFERRED_SUB, names_more) if key != "Parameters" else value)
+        for key, value in template.items()
+    }
+
+
+def restore_subs(template: dict[str, Any]) -> dict[str, Any]:
+    restored = _rename_subs(template, _DEFERRED_SUB, "Fn::Sub", lambda _argument: True)
+    assert isinstance(restored, dict)
+    return restored
+
+
 def translate(
     template_path: Path,
     given: dict[str, str],
@@ -125,8 +166,9 @@ def translate(
         "AWS::Partition": "aws",
         "AWS::URLSuffix": "amazonaws.com",
     }
-    expanded = expand_language_extensions(copy.deepcopy(template), {**pseudo, **values}, enabled=True)
-    sam_template = expanded.expanded_template if expanded.had_language_extensions else template
+    hidden = defer_resource_subs(copy.deepcopy(template), set(values))
+    expanded = expand_language_extensions(hidden, {**pseudo, **values}, enabled=True)
+    sam_template = restore_subs(expanded.expanded_template) if expanded.had_language_extensions else template
     translator = Translator(
         managed_policy_map=None,
         sam_parser=Parser(),

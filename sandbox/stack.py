@@ -341,6 +341,7 @@ def creation_order(resources: dict[str, dict[str, Any]]) -> list[str]:
 def provision(translated: Translated, session: Any) -> Stack:
     """Create ``translated``'s resources in (moto's) AWS through ``session`` (a boto3 Session)."""
     stack = Stack(translated=translated, region=session.region_name)
+    session = _ClientCache(session)
     resources = translated.resources()
     for lid in creation_order(resources):
         resource = resources[lid]
@@ -357,6 +358,32 @@ def provision(translated: Translated, session: Any) -> Stack:
         else:
             raise TemplateRefused(f"the local engine cannot create {lid} ({kind}): teach sandbox/stack.py")
     return stack
+
+
+class _ClientCache:
+    """A boto3 session whose clients are made once (making one parses its service model)."""
+
+    def __init__(self, session: Any) -> None:
+        self.region_name = session.region_name
+        self._session = session
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self._session.client(service)
+        return self._clients[service]
+
+
+def managed_policy_arns(translated: Translated) -> list[str]:
+    """The managed policies the template's roles attach (SAM names AWS's by ARN)."""
+    return sorted(
+        {
+            arn
+            for role in translated.resources("AWS::IAM::Role").values()
+            for arn in (role.get("Properties") or {}).get("ManagedPolicyArns") or []
+            if isinstance(arn, str)
+        }
+    )
 
 
 def physical_name(stack: Stack, lid: str, limit: int = 64) -> str:

@@ -89,9 +89,7 @@ def test_the_webhook_sample_freshly_signed_is_accepted(
     # wait table from the template
     from sandbox.livekit_sim.webhooks import signed_headers
 
-    monkeypatch.setenv(
-        "WAIT_TABLE_NAME", create_table(TEMPLATE, boto3.Session(), "WaitTokenTable")
-    )
+    monkeypatch.setenv("WAIT_TABLE_NAME", create_table(TEMPLATE, boto3.Session(), "WaitTokenTable"))
     event = load_event("api_livekit_webhook")
     event["headers"]["Authorization"] = signed_headers(event["body"], "APIkey123", "not-a-real-secret")[
         "Authorization"
