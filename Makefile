@@ -39,7 +39,7 @@ demo: $(STAMP) $(SAM_STAMP)
 # runs a part of it in one process.
 PYTEST_ARGS ?= -n auto --dist worksteal
 
-test: $(STAMP) $(SAM_STAMP)
+test: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 import warnings
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,28 +105,40 @@ def livekit_from_env() -> dict[str, str]:
 
 def execute(
     livekit: dict[str, str],
-    payload: dict[str, Any],
+    payload: dict[str, Any] | None,
     *,
     name: str,
     timeout_s: float,
     sim: LiveKitSimulator | None = None,
+    parameters: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run one execution on the local engine; an embedded ``sim`` sends its webhooks to the API
-    function's ``POST /livekit/webhook``, as a LiveKit project configured with the stack's URL does."""
+    """Run one execution on the local engine (``payload`` None: the input the stack's heartbeat
+    schedule sends); an embedded ``sim`` sends its webhooks to the API function's ``POST
+    /livekit/webhook``, as a LiveKit project configured with the stack's URL does."""
     from sandbox.local_api import LocalApi
     from sandbox.runner import LocalEngine
+    from sandbox.stack import TemplateRefused
 
     clock = RealClock()
     # Only the embedded simulator can reach this machine with webhooks: against any other server the
     # workflow polls at the poll interval instead of waiting for a webhook that never comes.
     webhooks = "Enabled" if sim is not None else "Disabled"
-    with LocalEngine(
-        clock, livekit, template_path=str(TEMPLATE), parameters={"LiveKitWebhooks": webhooks}
-    ) as engine:
+    with ExitStack() as exit_stack:
+        try:
+            engine = exit_stack.enter_context(
+                LocalEngine(
+                    clock,
+                    livekit,
+                    template_path=str(TEMPLATE),
+                    parameters={"LiveKitWebhooks": webhooks, **(parameters or {})},
+                )
+            )
+        except TemplateRefused as exc:  # e.g. an agent name the HeartbeatAgentName parameter refuses
+            raise UsageError(f"the stack would not deploy with these values: {exc}") from None
         if sim is not None:
             sim.set_webhook(LocalApi(engine).deliver_webhook)
         try:
-            arn = engine.start(payload, name=name)
+            arn = engine.start(payload if payload is not None else engine.heartbeat_input(), name=name)
             result = engine.wait(arn, timeout_s=timeout_s, on_event=progress.printer(sys.stderr, clock.now))
         finally:
             if sim is not None:
@@ -147,9 +160,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_VERIFIED if outcome["status"] != "escalated" else EXIT_ESCALATED
 
 
-def heartbeat_input(agent_name: str) -> dict[str, Any]:
-    """What the template's schedule sends: no room (Prepare request names it heartbeat-<execution>)."""
-    return {"kind": "heartbeat", "agent_name": agent_name, "metadata": {"type": "heartbeat"}}
+def heartbeat_parameters(agent_name: str) -> dict[str, str]:
+    """The stack deployed with a heartbeat of ``agent_name``: its schedule's input is what runs."""
+    return {"HeartbeatEnabled": "true", "HeartbeatAgentName": agent_name}
 
 
 def cmd_heartbeat(args: argparse.Namespace) -> int:
@@ -159,7 +172,9 @@ def cmd_heartbeat(args: argparse.Namespace) -> int:
         livekit = livekit_from_env()
         if not args.agent_name:
             raise UsageError("--agent-name is required against LIVEKIT_URL: name the deployed agent to check")
-        outcome = execute(livekit, heartbeat_input(args.agent_name), name=name, timeout_s=budget)
+        outcome = execute(
+            livekit, None, name=name, timeout_s=budget, parameters=heartbeat_parameters(args.agent_name)
+        )
     else:
         from sandbox.livekit_sim import LiveKitSimulator
 
@@ -171,7 +186,9 @@ def cmd_heartbeat(args: argparse.Namespace) -> int:
                 flush=True,
             )
             livekit = {"url": sim.url, "api_key": sim.api_key, "api_secret": sim.api_secret}
-            outcome = execute(livekit, heartbeat_input(agent), name=name, timeout_s=budget, sim=sim)
+            outcome = execute(
+                livekit, None, name=name, timeout_s=budget, sim=sim, parameters=heartbeat_parameters(agent)
+            )
     if args.json:
         print(json.dumps(outcome, separators=(",", ":")))
     else:

@@ -360,6 +360,21 @@ class LocalEngine:
     def functions(self) -> list[LambdaTarget]:
         return list(self._targets.values())
 
+    def heartbeat_input(self) -> dict[str, Any]:
+        """The input the stack's schedule (``AWS::Scheduler::Schedule``) sends the state machine, as
+        CloudFormation created it. (Not read back from moto's Scheduler: with IAM enforced, moto
+        miscomputes the SigV4 signature of its GetSchedule.)"""
+        assert self.stack is not None
+        schedules = self.stack.of_type("AWS::Scheduler::Schedule")
+        if len(schedules) != 1:
+            raise LookupError(f"the stack has {len(schedules)} schedules, not one")
+        (target,) = (props["Target"] for props in schedules.values())
+        if target["Arn"] != self.state_machine_arn:
+            raise LookupError(f"the schedule targets {target['Arn']}, not the state machine")
+        parsed = json.loads(target["Input"])
+        assert isinstance(parsed, dict)
+        return parsed
+
     # -- executions ---------------------------------------------------------------------------
     def start(self, input: dict[str, Any], name: str | None = None) -> str:
         name = name or f"local-{uuid.uuid4().hex[:12]}"

@@ -68,3 +68,14 @@ def test_heartbeat_with_only_part_of_the_livekit_settings_names_what_is_missing(
 
     assert done.returncode == 1
     assert "LIVEKIT_API_KEY" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_heartbeat_of_an_agent_name_the_template_refuses_is_a_usage_error(live_sim: LiveKitSimulator) -> None:
+    # Given an agent name outside the HeartbeatAgentName parameter's AllowedPattern
+    # When `heartbeat` runs with it (the stack is deployed with it, as CloudFormation would be asked to)
+    done = run_cli("heartbeat", "--agent-name", "my agent!", env=env_for(live_sim))
+
+    # Then CloudFormation's refusal is a usage error naming the parameter, and nothing ran
+    assert done.returncode == 1, done.stderr
+    assert "HeartbeatAgentName" in done.stderr and "Traceback" not in done.stderr
+    assert live_sim.jobs() == []

@@ -77,9 +77,15 @@ def test_the_stack_deploys_and_verifies_and_escalates_through_its_api(
 def test_the_api_guards_the_dispatch_routes_as_the_parameter_says_and_leaves_the_webhook_open(
     deployed: tuple[LocalEngine, LocalApi], parameters: dict[str, str]
 ) -> None:
-    _engine, api = deployed
+    engine, api = deployed
     # Given the routes of the deployed API (the OpenAPI body SAM generated for these parameters)
     auth = {(route.method, route.resource): route.auth for route in api.routes}
+    assert engine.stack is not None
+    (body,) = (props["Body"] for props in engine.stack.of_type("AWS::ApiGateway::RestApi").values())
+    integrations = [
+        op["x-amazon-apigateway-integration"] for ops in body["paths"].values() for op in ops.values()
+    ]
+    stages = engine.stack.of_type("AWS::ApiGateway::Stage").values()
 
     # Then the dispatch routes need SigV4 or an API key, the webhook neither, and API Gateway may
     # invoke the function for each (its Lambda permissions)
@@ -87,6 +93,10 @@ def test_the_api_guards_the_dispatch_routes_as_the_parameter_says_and_leaves_the
     assert auth[("POST", "/dispatches")] == auth[("GET", "/dispatches/{request_id}")] == (guard,)
     assert not {"AWS_IAM", "api_key"} & set(auth[("POST", "/livekit/webhook")])
     assert all(route.permitted and route.function == "DispatchApiFunction" for route in api.routes)
+    # And API Gateway calls the function as itself, not with the caller's credentials (a SigV4 caller
+    # needs only execute-api:Invoke), on one stage with access logs
+    assert all("credentials" not in integration for integration in integrations)
+    assert [(stage["StageName"], "AccessLogSetting" in stage) for stage in stages] == [("v1", True)]
 
 
 @pytest.mark.parametrize("parameters", SETS, ids=IDS)

@@ -7,7 +7,6 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from .conftest import ROOT
@@ -53,8 +52,9 @@ def test_every_skipped_check_is_named_as_checkov_names_it_and_says_why() -> None
 
 def test_every_skipped_check_exists_in_the_installed_checkov() -> None:
     # Given the checks checkov knows for CloudFormation (its own virtual environment: `make checkov`)
-    if not CHECKOV.exists():
-        pytest.skip("checkov is not installed (make .venv-checkov/.installed-stamp)")
+    assert CHECKOV.exists(), (
+        "checkov is not installed: make test installs it (make .venv-checkov/.installed-stamp)"
+    )
     listed = subprocess.run(
         [str(CHECKOV), "--list", "--framework", "cloudformation"],
         capture_output=True,
