@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from sandbox import credentials
 from sandbox.clock import VirtualClock
-from sandbox.runner import LocalEngine
+from sandbox.runner import ExecutionResult, LocalEngine
 from sandbox.stack import Stack, TemplateRefused, Translated, creation_order, substitute, translate
 from tests.engine.conftest import FIXTURE_TEMPLATE, LIVEKIT
 
@@ -184,15 +184,19 @@ def test_a_handler_may_do_what_its_role_allows_and_nothing_else(engine: LocalEng
         boto3.client("sns").publish(TopicArn=topic.replace("Escalation", "Other"), Message="other topic")
 
 
+def escalation_without(tmp_path: Path, policy_line: str) -> ExecutionResult:
+    """The fixture's escalate scenario, run on a stack whose template lacks ``policy_line``."""
+    template = fixture_copy(tmp_path, (policy_line, ""))
+    with LocalEngine(VirtualClock(), LIVEKIT, template_path=template) as engine:
+        return engine.run({"scenario": "escalate", "room": "room-denied"})
+
+
 def test_a_step_whose_policy_lacks_an_action_it_calls_fails_the_execution(tmp_path: Path) -> None:
     # Given the escalate function without the EventBridge permission its code needs
-    template = fixture_copy(
-        tmp_path, ("        - EventBridgePutEventsPolicy: { EventBusName: !Ref EscalationBus }\n", "")
-    )
-
     # When it escalates
-    with LocalEngine(VirtualClock(), LIVEKIT, template_path=template) as engine:
-        result = engine.run({"scenario": "escalate", "room": "room-denied"})
+    result = escalation_without(
+        tmp_path, "        - EventBridgePutEventsPolicy: { EventBusName: !Ref EscalationBus }\n"
+    )
 
     # Then PutEvents is refused and the step fails with that error, as on AWS
     assert result.status == "FAILED"
@@ -201,13 +205,10 @@ def test_a_step_whose_policy_lacks_an_action_it_calls_fails_the_execution(tmp_pa
 
 def test_the_state_machine_invokes_only_functions_its_role_allows(tmp_path: Path) -> None:
     # Given a state machine role without lambda:InvokeFunction on the escalate function
-    template = fixture_copy(
-        tmp_path, ("        - LambdaInvokePolicy: { FunctionName: !Ref EscalateFunction }\n", "")
-    )
-
     # When the flow reaches it
-    with LocalEngine(VirtualClock(), LIVEKIT, template_path=template) as engine:
-        result = engine.run({"scenario": "escalate", "room": "room-no-invoke"})
+    result = escalation_without(
+        tmp_path, "        - LambdaInvokePolicy: { FunctionName: !Ref EscalateFunction }\n"
+    )
 
     # Then Lambda refuses Step Functions (403 AccessDeniedException) as it would on AWS
     assert result.status == "FAILED"
