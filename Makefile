@@ -71,7 +71,7 @@ bench-startup: $(STAMP)
 # Chaos suite: 300 seeded executions under random LiveKit faults, every invariant checked; progress
 # and a summary table on stderr, exit status 1 on any violation (a small run is in `make test`).
 chaos: $(STAMP) $(SAM_STAMP)
-	$(BIN)/python -m sandbox.chaos --executions 300 --seed 7
+	$(BIN)/python -m bench.chaos --executions 300 --seed 7
 
 # --- AWS's own checks: SAM's transform, sam build, checkov, and the suite on the Lambda runtime's Python ---
 

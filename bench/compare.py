@@ -46,10 +46,9 @@ import botocore.client
 
 from bench.common import percentile, write_report
 from bench.wait_latency import epoch, seen_at
-from sandbox.clock import DiscreteClock
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.local_api import LocalApi
-from sandbox.runner import ExecutionResult, Invocation, LocalEngine
+from clocks import DiscreteClock
+from livekit_sim import LiveKitSimulator
+from local_engine import ExecutionResult, Invocation, LocalApi, LocalEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("baseline", "polling", "webhooks")

@@ -32,8 +32,8 @@ from jwt.warnings import InsecureKeyLengthWarning
 from pydantic import SecretStr
 
 from bench.common import percentile, write_report
-from sandbox.clock import RealClock
-from sandbox.livekit_sim import LiveKitSimulator
+from clocks import RealClock
+from livekit_sim import LiveKitSimulator
 
 ROOT = Path(__file__).resolve().parents[1]
 HANDLERS = (

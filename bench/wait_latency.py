@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import percentile, write_report
-from sandbox.clock import RealClock, VirtualClock
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.local_api import LocalApi
-from sandbox.runner import ExecutionResult, LocalEngine
+from clocks import RealClock, VirtualClock
+from livekit_sim import LiveKitSimulator
+from local_engine import ExecutionResult, LocalApi, LocalEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("webhooks", "polling only")

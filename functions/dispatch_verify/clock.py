@@ -1,6 +1,6 @@
 """The one place the Lambda steps read the time.
 
-In AWS this is the wall clock. The local engine (sandbox/) replaces ``now`` with the clock it
+In AWS this is the wall clock. The local engine (local_engine/) replaces ``now`` with the clock it
 shares with the LiveKit simulator, so that join deadlines and the simulator's timestamps agree
 even when a test runs on virtual time.
 """
@@ -20,7 +20,7 @@ def now() -> float:
 
 
 def set_clock(source: Callable[[], float]) -> None:
-    """Use ``source`` instead of the wall clock (the sandbox calls this; Lambda never does)."""
+    """Use ``source`` instead of the wall clock (the local engine calls this; Lambda never does)."""
     global _now
     _now = source
 

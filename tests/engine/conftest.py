@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.clock import VirtualClock
-from sandbox.runner import LocalEngine
+from clocks import VirtualClock
+from local_engine import LocalEngine
 
 FIXTURE_TEMPLATE = Path(__file__).resolve().parent / "fixtures" / "template.yaml"
 LIVEKIT = {"url": "ws://livekit.local:7880", "api_key": "APIfixture", "api_secret": "fixture-secret"}

@@ -9,9 +9,9 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
-from sandbox.clock import VirtualClock
-from sandbox.moto_bridge import MotoBridge, error_payload, function_name_of
-from sandbox.runner import LocalEngine
+from clocks import VirtualClock
+from local_engine import LocalEngine
+from local_engine.moto_bridge import MotoBridge, error_payload, function_name_of
 
 
 def test_transient_error_is_retried_by_name_with_backoff_on_the_shared_clock(

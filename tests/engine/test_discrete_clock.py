@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from sandbox.clock import DiscreteClock
+from clocks import DiscreteClock
 
 START = 1_800_000_000.0
 

@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from sandbox.clock import RealClock, VirtualClock
-from sandbox.runner import LocalEngine
+from clocks import RealClock, VirtualClock
+from local_engine import LocalEngine
 from tests.engine.conftest import FIXTURE_TEMPLATE, LIVEKIT
 
 

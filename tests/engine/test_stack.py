@@ -10,10 +10,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from sandbox import credentials
-from sandbox.clock import VirtualClock
-from sandbox.runner import ExecutionResult, LocalEngine
-from sandbox.stack import Stack, TemplateRefused, Translated, creation_order, substitute, translate
+from clocks import VirtualClock
+from local_engine import ExecutionResult, LocalEngine, acting_as
+from local_engine.stack import Stack, TemplateRefused, Translated, creation_order, substitute, translate
 from tests.engine.conftest import FIXTURE_TEMPLATE, LIVEKIT
 
 
@@ -173,14 +172,14 @@ def test_a_handler_may_do_what_its_role_allows_and_nothing_else(engine: LocalEng
     escalate, park = engine.function("EscalateFunction"), engine.function("ParkFunction")
 
     # When each publishes to the topic with its own credentials
-    with credentials.acting_as(escalate.credentials):
+    with acting_as(escalate.credentials):
         boto3.client("sns").publish(TopicArn=topic, Message="allowed")
-    with credentials.acting_as(park.credentials), pytest.raises(ClientError) as refused:
+    with acting_as(park.credentials), pytest.raises(ClientError) as refused:
         boto3.client("sns").publish(TopicArn=topic, Message="refused")
 
     # Then only the one whose role allows sns:Publish on that topic gets through
     assert refused.value.response["Error"]["Code"] in ("AccessDenied", "AuthorizationError")
-    with credentials.acting_as(escalate.credentials), pytest.raises(ClientError):
+    with acting_as(escalate.credentials), pytest.raises(ClientError):
         boto3.client("sns").publish(TopicArn=topic.replace("Escalation", "Other"), Message="other topic")
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.local_api import LocalApi, proxy_event
+from local_engine import LocalApi, proxy_event
 
 
 @dataclass

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from sandbox.clock import VirtualClock
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.runner import ExecutionResult, LocalEngine
+from clocks import VirtualClock
+from livekit_sim import LiveKitSimulator
+from local_engine import ExecutionResult, LocalEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 METADATA = {"purpose": "test"}

@@ -8,9 +8,8 @@ from typing import Any
 import boto3
 import pytest
 
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.local_api import LocalApi
-from sandbox.runner import LocalEngine
+from livekit_sim import LiveKitSimulator
+from local_engine import LocalApi, LocalEngine
 from tests.integration.api_helpers import Answer, a_dispatch, follow, via_handler
 
 ROOT = Path(__file__).resolve().parents[2]

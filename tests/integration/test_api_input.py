@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from sandbox.clock import VirtualClock
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.local_api import LocalApi, proxy_event
-from sandbox.runner import LocalEngine
+from clocks import VirtualClock
+from livekit_sim import LiveKitSimulator
+from local_engine import LocalApi, LocalEngine, proxy_event
 from tests.integration.api_helpers import a_dispatch
 from tests.integration.test_api import executions, get, post
 

@@ -26,10 +26,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from sandbox.clock import VirtualClock
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.local_api import LocalApi, LocalApiServer
-from sandbox.runner import LocalEngine
+from clocks import VirtualClock
+from livekit_sim import LiveKitSimulator
+from local_engine import LocalApi, LocalApiServer, LocalEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = schemathesis.openapi.from_path(ROOT / "docs" / "openapi.json")

@@ -7,8 +7,8 @@ import dataclasses
 
 import pytest
 
-from sandbox import chaos
-from sandbox.chaos import FaultSpec, Observation, check_execution, check_secrets, generate
+from bench import chaos
+from bench.chaos import FaultSpec, Observation, check_execution, check_secrets, generate
 
 # Many executions share this process (and Powertools' Metrics singleton) at once; in Lambda each
 # container runs one invocation at a time, so these two warnings are artefacts of the local run.

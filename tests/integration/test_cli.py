@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from livekit import api
 
-from sandbox.clock import RealClock
-from sandbox.livekit_sim import LiveKitSimulator
+from clocks import RealClock
+from livekit_sim import LiveKitSimulator
 
-CLI = [sys.executable, "-m", "sandbox.cli"]
+CLI = [sys.executable, "-m", "dispatch_verify_cli"]
 ROOT = Path(__file__).resolve().parents[2]
 
 

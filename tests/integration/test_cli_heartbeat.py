@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sandbox.livekit_sim import LiveKitSimulator
+from livekit_sim import LiveKitSimulator
 from tests.integration.test_cli import env_for, live_sim, run_cli
 
 __all__ = ["live_sim"]  # the fixture, shared with the `run` specs

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from livekit import api
 
-CLI = [sys.executable, "-m", "sandbox.cli"]
+CLI = [sys.executable, "-m", "dispatch_verify_cli"]
 ROOT = Path(__file__).resolve().parents[2]
 KEY, SECRET = "k1", "s" * 32
 Post = tuple[dict[str, str], str]

@@ -7,10 +7,9 @@ from datetime import datetime
 
 import pytest
 
-from sandbox.clock import DiscreteClock
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.local_api import LocalApi
-from sandbox.runner import LocalEngine
+from clocks import DiscreteClock
+from livekit_sim import LiveKitSimulator
+from local_engine import LocalApi, LocalEngine
 from tests.integration.conftest import ROOT, request
 
 # Many executions share this process (and Powertools' Metrics singleton) at once; in Lambda each

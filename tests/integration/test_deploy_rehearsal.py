@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 
-from sandbox.clock import VirtualClock
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.local_api import LocalApi
-from sandbox.runner import LocalEngine
-from sandbox.stack import translate
+from clocks import VirtualClock
+from livekit_sim import LiveKitSimulator
+from local_engine import LocalApi, LocalEngine
+from local_engine.stack import translate
 from tests.integration.api_helpers import a_dispatch, follow, via_handler
 from tests.integration.conftest import ROOT
 

@@ -9,9 +9,9 @@ import pytest
 from dispatch_verify.handlers import record_outcome as record_outcome_handler
 from livekit.protocol.agent import JobStatus
 
-from sandbox import progress
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.runner import ExecutionResult, LocalEngine
+from dispatch_verify_cli import progress
+from livekit_sim import LiveKitSimulator
+from local_engine import ExecutionResult, LocalEngine
 from tests.integration.conftest import escalation_of, request
 
 

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.local_api import LocalApi, LocalApiServer
-from sandbox.runner import LocalEngine
+from livekit_sim import LiveKitSimulator
+from local_engine import LocalApi, LocalApiServer, LocalEngine
 from tests.integration.api_helpers import a_dispatch, follow, via_http
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +95,7 @@ def test_the_api_command_serves_the_api_with_the_embedded_simulator(tmp_path: Pa
     # When `dispatch-verify api` is started
     with out.open("w") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sandbox.cli", "api", "--port", str(port)],
+            [sys.executable, "-m", "dispatch_verify_cli", "api", "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=sink,

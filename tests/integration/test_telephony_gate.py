@@ -13,10 +13,10 @@ from livekit import api
 from livekit.api import sip_service
 from livekit.protocol.models import ParticipantInfo
 
-from sandbox.clock import VirtualClock
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.livekit_sim.sip import DEFAULT_TRUNK
-from sandbox.runner import ExecutionResult, LocalEngine
+from clocks import VirtualClock
+from livekit_sim import LiveKitSimulator
+from livekit_sim.sip import DEFAULT_TRUNK
+from local_engine import ExecutionResult, LocalEngine
 from tests.integration.conftest import escalation_of, request
 
 CALLEE = "+15550100123"

@@ -13,10 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox.clock import VirtualClock
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.local_api import LocalApi
-from sandbox.runner import ExecutionResult, LocalEngine
+from clocks import VirtualClock
+from livekit_sim import LiveKitSimulator
+from local_engine import ExecutionResult, LocalApi, LocalEngine
 from tests.integration.conftest import escalation_of, request
 
 VERIFIED_WITH_WEBHOOKS = [

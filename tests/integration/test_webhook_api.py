@@ -13,10 +13,9 @@ import boto3
 import pytest
 from livekit.protocol.models import ParticipantInfo, Room
 
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.livekit_sim.webhooks import event_body, signed_headers
-from sandbox.local_api import WEBHOOK_PATH, LocalApi, proxy_event
-from sandbox.runner import LocalEngine
+from livekit_sim import LiveKitSimulator
+from livekit_sim.webhooks import event_body, signed_headers
+from local_engine import WEBHOOK_PATH, LocalApi, LocalEngine, proxy_event
 
 AGENT = "sleepy-agent"
 

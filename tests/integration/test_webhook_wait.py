@@ -14,11 +14,10 @@ from typing import Any
 import boto3
 import pytest
 
-from sandbox.clock import VirtualClock
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.local_api import LocalApi
-from sandbox.progress import describe
-from sandbox.runner import ExecutionResult, LocalEngine
+from clocks import VirtualClock
+from dispatch_verify_cli.progress import describe
+from livekit_sim import LiveKitSimulator
+from local_engine import ExecutionResult, LocalApi, LocalEngine
 from tests.integration.conftest import dispatch_landing_late, request
 
 POLL_S = 3

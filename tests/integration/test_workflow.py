@@ -5,9 +5,9 @@ Every scenario also asserts that the room never held more than one live dispatch
 
 from __future__ import annotations
 
-from sandbox.clock import VirtualClock
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.runner import ExecutionResult, LocalEngine
+from clocks import VirtualClock
+from livekit_sim import LiveKitSimulator
+from local_engine import ExecutionResult, LocalEngine
 from tests.integration.conftest import dispatch_landing_late, escalation_of, request
 
 

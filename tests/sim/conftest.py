@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.clock import VirtualClock
-from sandbox.livekit_sim import LiveKitSimulator
+from clocks import VirtualClock
+from livekit_sim import LiveKitSimulator
 
 from .helpers import KEY, SECRET
 

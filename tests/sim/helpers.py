@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 from livekit import api
 
-from sandbox.livekit_sim import LiveKitSimulator
+from livekit_sim import LiveKitSimulator
 
 KEY, SECRET = "devkey", "secret"
 T = TypeVar("T")

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 from livekit import api
 
-from sandbox.clock import VirtualClock
-from sandbox.livekit_sim import Behaviour, LiveKitSimulator, parse_behaviour
+from clocks import VirtualClock
+from livekit_sim import Behaviour, LiveKitSimulator, parse_behaviour
 
 from .helpers import agents_named, dispatch, list_dispatch, lk
 

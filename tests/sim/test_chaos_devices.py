@@ -9,8 +9,8 @@ import time
 import pytest
 from livekit import api
 
-from sandbox.clock import VirtualClock
-from sandbox.livekit_sim import LiveKitSimulator
+from clocks import VirtualClock
+from livekit_sim import LiveKitSimulator
 
 from .helpers import KEY, SECRET, dispatch, list_dispatch, lk, server_error
 

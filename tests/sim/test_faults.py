@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from livekit import api
 
-from sandbox.clock import VirtualClock
-from sandbox.livekit_sim import LiveKitSimulator
+from clocks import VirtualClock
+from livekit_sim import LiveKitSimulator
 
 from .helpers import dispatch, list_dispatch, server_error
 

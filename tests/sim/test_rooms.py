@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from livekit import api
 
-from sandbox.clock import VirtualClock
-from sandbox.livekit_sim import LiveKitSimulator
+from clocks import VirtualClock
+from livekit_sim import LiveKitSimulator
 
 from .helpers import dispatch, list_dispatch, lk, participants, server_error
 

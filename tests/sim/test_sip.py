@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from livekit import api
 
-from sandbox.clock import VirtualClock
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.livekit_sim.sip import DEFAULT_TRUNK, RING_S
+from clocks import VirtualClock
+from livekit_sim import LiveKitSimulator
+from livekit_sim.sip import DEFAULT_TRUNK, RING_S
 
 from .helpers import KEY, SECRET, lk, participants, post, server_error
 

@@ -15,8 +15,8 @@ import jwt
 import pytest
 from livekit import api
 
-from sandbox.clock import RealClock, VirtualClock
-from sandbox.livekit_sim import LiveKitSimulator, WebhookRecord, signed_headers
+from clocks import RealClock, VirtualClock
+from livekit_sim import LiveKitSimulator, WebhookRecord, signed_headers
 
 from .helpers import KEY, SECRET, dispatch, lk
 
@@ -344,7 +344,7 @@ def test_failed_posts_are_logged_without_the_token_and_not_retried(
 ) -> None:
     url, got, handler = collector
     handler.status = 500
-    caplog.set_level(logging.WARNING, logger="sandbox.livekit_sim.webhooks")
+    caplog.set_level(logging.WARNING, logger="livekit_sim.webhooks")
     sim = LiveKitSimulator(clock, api_key=KEY, api_secret=SECRET)
     # Given a URL that answers 500 and then one nobody listens on
     sim.set_webhook(url + "?token=abc")

@@ -7,7 +7,7 @@ import json
 from livekit import api
 from livekit.protocol.room import CreateRoomRequest
 
-from sandbox.livekit_sim import LiveKitSimulator
+from livekit_sim import LiveKitSimulator
 
 from .helpers import SECRET, lk, post, server_error, token
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from sandbox.clock import VirtualClock
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.runner import LocalEngine
+from clocks import VirtualClock
+from livekit_sim import LiveKitSimulator
+from local_engine import LocalEngine
 
 from .conftest import TEMPLATE_PATH
 

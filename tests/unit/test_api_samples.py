@@ -11,7 +11,7 @@ import pytest
 from dispatch_verify.handlers import api
 from moto import mock_aws
 
-from sandbox.stack import create_table
+from local_engine.stack import create_table
 
 from .conftest import LambdaContext, load_event
 from .fakes import FakeTime
@@ -87,7 +87,7 @@ def test_the_webhook_sample_freshly_signed_is_accepted(
 ) -> None:
     # Given the webhook sample's body signed now (what `sam local invoke` needs: see README), and the
     # wait table from the template
-    from sandbox.livekit_sim.webhooks import signed_headers
+    from livekit_sim.webhooks import signed_headers
 
     monkeypatch.setenv("WAIT_TABLE_NAME", create_table(TEMPLATE, boto3.Session(), "WaitTokenTable"))
     event = load_event("api_livekit_webhook")

@@ -15,7 +15,7 @@ from dispatch_verify.models import WorkflowState
 from dispatch_verify.waits import WaitTokens
 from moto import mock_aws
 
-from sandbox.stack import create_table
+from local_engine.stack import create_table
 
 from .conftest import AGENT, ROOM, a_state
 from .fakes import FakeLiveKit, FakeTime

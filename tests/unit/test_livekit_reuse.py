@@ -10,8 +10,8 @@ from dispatch_verify.config import LiveKitCredentials
 from dispatch_verify.errors import LiveKitTransientError
 from livekit import api
 
-from sandbox.clock import RealClock
-from sandbox.livekit_sim import LiveKitSimulator
+from clocks import RealClock
+from livekit_sim import LiveKitSimulator
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """LiveKit API simulator: speaks LiveKit's Twirp server API so the official clients work unchanged.
 
->>> from sandbox.clock import VirtualClock
+>>> from clocks import VirtualClock
 >>> with LiveKitSimulator(VirtualClock(), agents={"support": "wake:12"}) as sim:
 ...     ...  # LiveKitAPI(sim.url, "devkey", "secret")
 """
@@ -8,7 +8,8 @@
 from .behaviours import Behaviour, parse_behaviour
 from .errors import TWIRP_STATUS, TwirpError
 from .simulator import LiveKitSimulator
-from .webhooks import WebhookRecord, signed_headers
+from .sip import parse_answer
+from .webhooks import WebhookRecord, check_share, check_url, signed_headers
 
 __all__ = [
     "TWIRP_STATUS",
@@ -16,6 +17,9 @@ __all__ = [
     "LiveKitSimulator",
     "TwirpError",
     "WebhookRecord",
+    "check_share",
+    "check_url",
+    "parse_answer",
     "parse_behaviour",
     "signed_headers",
 ]

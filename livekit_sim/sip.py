@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from google.protobuf.message import Message
 from livekit.api.access_token import Claims
@@ -19,9 +19,6 @@ from livekit.protocol.sip import CreateSIPParticipantRequest, SIPParticipantInfo
 
 from .errors import TwirpError
 from .model import new_id
-
-if TYPE_CHECKING:
-    from .world import World
 
 ANSWERS = ("answer", "busy", "noanswer", "decline")
 DEFAULT_TRUNK = "ST_simtrunk"
@@ -64,11 +61,25 @@ class Telephony:
         return self.answers.get(number, self.default_answer)
 
 
+class CallingWorld(Protocol):
+    """What dialling needs of the world (world.World is one): its telephony, joining a room, and
+    scheduling what happens later. A protocol, so that this module does not import world.py, which
+    imports it."""
+
+    telephony: Telephony
+
+    def join(self, room: str, info: ParticipantInfo, t: float) -> None: ...
+
+    def schedule(self, t: float, fn: Callable[[float], object]) -> None: ...
+
+
 def may_call(claims: Claims, req: object) -> bool:
     return bool(claims.sip and claims.sip.call)
 
 
-def create_sip_participant(world: World, req: CreateSIPParticipantRequest, t: float) -> Message | Later:
+def create_sip_participant(
+    world: CallingWorld, req: CreateSIPParticipantRequest, t: float
+) -> Message | Later:
     telephony = world.telephony
     if not req.sip_trunk_id:
         raise TwirpError("invalid_argument", "missing sip trunk id")

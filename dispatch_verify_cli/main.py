@@ -20,11 +20,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sandbox import progress
-from sandbox.clock import RealClock
+from clocks import RealClock
+from dispatch_verify_cli import progress
 
 if TYPE_CHECKING:
-    from sandbox.livekit_sim import LiveKitSimulator
+    from livekit_sim import LiveKitSimulator
 
 EXIT_VERIFIED, EXIT_USAGE, EXIT_ESCALATED = 0, 1, 2
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
@@ -115,9 +115,8 @@ def execute(
     """Run one execution on the local engine (``payload`` None: the input the stack's heartbeat
     schedule sends); an embedded ``sim`` sends its webhooks to the API function's ``POST
     /livekit/webhook``, as a LiveKit project configured with the stack's URL does."""
-    from sandbox.local_api import LocalApi
-    from sandbox.runner import LocalEngine
-    from sandbox.stack import TemplateRefused
+    from local_engine import LocalApi, LocalEngine
+    from local_engine.stack import TemplateRefused
 
     clock = RealClock()
     # Only the embedded simulator can reach this machine with webhooks: against any other server the
@@ -176,7 +175,7 @@ def cmd_heartbeat(args: argparse.Namespace) -> int:
             livekit, None, name=name, timeout_s=budget, parameters=heartbeat_parameters(args.agent_name)
         )
     else:
-        from sandbox.livekit_sim import LiveKitSimulator
+        from livekit_sim import LiveKitSimulator
 
         agent = args.agent_name or HEARTBEAT_DEMO_AGENT
         with LiveKitSimulator(RealClock(), agents={agent: "warm"}) as sim:
@@ -197,7 +196,7 @@ def cmd_heartbeat(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from sandbox.livekit_sim import LiveKitSimulator
+    from livekit_sim import LiveKitSimulator
 
     clock = RealClock()
     agents = {"sleepy-agent": f"wake:{args.wake}", "ghost-agent": "never"}
@@ -253,8 +252,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    from sandbox.livekit_sim import LiveKitSimulator, parse_behaviour
-    from sandbox.livekit_sim.webhooks import check_share, check_url
+    from livekit_sim import LiveKitSimulator, check_share, check_url, parse_behaviour
 
     agents: dict[str, str] = {}
     for item in args.agent or []:
@@ -326,7 +324,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def sip_answers_of(items: list[str]) -> dict[str, str]:
-    from sandbox.livekit_sim.sip import parse_answer
+    from livekit_sim import parse_answer
 
     answers: dict[str, str] = {}
     for item in items:
@@ -341,7 +339,7 @@ def sip_answers_of(items: list[str]) -> dict[str, str]:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    from sandbox.local_api import serve
+    from local_engine import serve
 
     names = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
     livekit = livekit_from_env() if any(os.environ.get(name) for name in names) else None

@@ -1,6 +1,6 @@
 """The local stack: what CloudFormation would create of the template, created in moto.
 
-``translate`` asks AWS's own code (sandbox/sam_translate.py, run under the SAM CLI's Python) for the
+``translate`` asks AWS's own code (local_engine/sam_translate.py, run under the SAM CLI's Python) for the
 CloudFormation that ``sam deploy`` hands over: ``AWS::LanguageExtensions`` resolved for the given
 parameters, ``AWS::Serverless-2016-10-31`` applied by aws-sam-translator. A template SAM refuses is
 refused here too (``TemplateRefused``), with SAM's message. Answers are cached by content.
@@ -356,7 +356,9 @@ def provision(translated: Translated, session: Any) -> Stack:
         elif kind in NOT_LOCAL:
             stack.refs[lid] = f"{lid}-local"
         else:
-            raise TemplateRefused(f"the local engine cannot create {lid} ({kind}): teach sandbox/stack.py")
+            raise TemplateRefused(
+                f"the local engine cannot create {lid} ({kind}): teach local_engine/stack.py"
+            )
     return stack
 
 

@@ -25,9 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sandbox.moto_bridge import LambdaContext, LambdaTarget
-from sandbox.runner import LocalEngine
-from sandbox.stack import ACCOUNT_ID, Stack
+from local_engine import LocalEngine
+from local_engine.moto_bridge import LambdaContext, LambdaTarget
+from local_engine.stack import ACCOUNT_ID, Stack
 
 STAGE = "local"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
@@ -332,8 +332,8 @@ def serve(
 ) -> None:
     """Serve the API until ``stop`` is set: the local engine on real time, and the embedded simulator
     (with ``DEMO_AGENTS``) unless ``livekit`` names a LiveKit server."""
-    from sandbox.clock import RealClock
-    from sandbox.livekit_sim import LiveKitSimulator
+    from clocks import RealClock
+    from livekit_sim import LiveKitSimulator
 
     stop = stop or threading.Event()
     clock = RealClock()

@@ -74,7 +74,7 @@ from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
-from sandbox.clock import Clock, DiscreteClock
+from clocks import Clock, DiscreteClock
 
 MOTO_VERSION = "5.2.5"
 _INTERPRETER_LOG = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")

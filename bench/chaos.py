@@ -1,6 +1,6 @@
 """Chaos suite: many workflow executions under random LiveKit faults, checked against invariants.
 
-``python -m sandbox.chaos --executions 300 --seed 7`` (``make chaos``) generates seeded scenarios,
+``python -m bench.chaos --executions 300 --seed 7`` (``make chaos``) generates seeded scenarios,
 runs each through the real ASL and the real handlers on the local engine against the LiveKit
 simulator, and checks, per execution:
 
@@ -46,10 +46,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from sandbox.clock import DiscreteClock, VirtualClock
-from sandbox.livekit_sim import LiveKitSimulator
-from sandbox.local_api import LocalApi
-from sandbox.runner import ExecutionResult, LocalEngine
+from clocks import DiscreteClock, VirtualClock
+from livekit_sim import LiveKitSimulator
+from local_engine import ExecutionResult, LocalApi, LocalEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT_TIMEOUT_S = 0.5  # LIVEKIT_TIMEOUT_S for the run: a held reply must outlast it
@@ -642,7 +641,7 @@ def summary_table(report: Report) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.chaos", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.split("\n\n")[0])
     parser.add_argument("--executions", "-n", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--clock", choices=("auto", "virtual", "discrete"), default="auto")

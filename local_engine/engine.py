@@ -1,9 +1,9 @@
 """The local engine: the real ASL on moto's Step Functions interpreter, the real handlers in-process.
 
 ``LocalEngine`` starts moto, builds in it what CloudFormation would make of the template (the CloudFormation
-SAM's own translator produces, sandbox/stack.py), runs each handler as its function's role with IAM
-enforced by moto (sandbox/credentials.py), bridges
-moto's Lambda invokes and waits to the handlers and the shared clock (sandbox/moto_bridge.py), and
+SAM's own translator produces, local_engine/stack.py), runs each handler as its function's role with IAM
+enforced by moto (local_engine/credentials.py), bridges
+moto's Lambda invokes and waits to the handlers and the shared clock (local_engine/moto_bridge.py), and
 keeps what the handlers print. Everything it changes (environment, sys.path, sys.stdout/stderr,
 logging streams, the steps' clock, moto's internals) is restored on exit.
 """
@@ -28,9 +28,9 @@ import botocore.session
 from botocore.credentials import ReadOnlyCredentials
 from moto import mock_aws
 
-from sandbox import credentials
-from sandbox.clock import Clock
-from sandbox.moto_bridge import (
+from clocks import Clock
+from local_engine import credentials  # the module: its names read as credentials.acting_as
+from local_engine.moto_bridge import (
     LambdaTarget,
     MotoBridge,
     OutputCapture,
@@ -39,7 +39,7 @@ from sandbox.moto_bridge import (
     policies_allow,
     role_policy_documents,
 )
-from sandbox.stack import (
+from local_engine.stack import (
     ACCOUNT_ID,
     PLACEHOLDER_ARN,
     Stack,
@@ -164,7 +164,7 @@ class LocalEngine:
         )
         mock.start()
         self._exit.callback(mock.stop)
-        # Every boto3 session made from here on signs with ContextCredentials (sandbox/credentials.py).
+        # Every boto3 session made from here on signs with ContextCredentials (local_engine/credentials.py).
         self._exit.enter_context(credentials.environment_credentials_per_call())
         # One botocore session for every engine of the process: it keeps the parsed service models.
         self.session = boto3.Session(botocore_session=_botocore_session(), region_name=self.region)

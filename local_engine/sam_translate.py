@@ -2,7 +2,7 @@
 
 Runs under the SAM CLI's Python (``.venv-sam``, see tools/sam-requirements.txt), not the project's:
 SAM CLI pins boto3 and pydantic at versions the project does not share. The local engine calls it as
-a subprocess (sandbox/stack.py) and caches the answer.
+a subprocess (local_engine/stack.py) and caches the answer.
 
 The steps are those of ``sam package`` + ``sam deploy`` + CloudFormation:
 

@@ -1,0 +1,5 @@
+import sys
+
+from dispatch_verify_cli.main import main
+
+sys.exit(main())
