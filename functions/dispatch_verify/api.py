@@ -82,6 +82,10 @@ class DispatchCreate(BaseModel):
         DispatchRequest._metadata_as_string(value)
         return value
 
+    def sent(self) -> dict[str, Any]:
+        """The fields the caller gave (validated; defaults and the idempotency key left out)."""
+        return self.model_dump(mode="json", exclude_unset=True, exclude={"idempotency_key"})
+
     def workflow_input(self) -> DispatchRequest:
         return DispatchRequest(
             room=self.room,
@@ -163,7 +167,9 @@ def create_dispatch(body: DispatchCreate) -> Response[dict[str, Any]]:
         return _not_json()
     ledger = _ledger()
     try:
-        accepted = accept_dispatch(body.workflow_input(), body.idempotency_key, ledger, _executions())
+        accepted = accept_dispatch(
+            body.workflow_input(), body.idempotency_key, ledger, _executions(), sent=body.sent()
+        )
     except IdempotencyConflict:
         return _error(HTTPStatus.CONFLICT, "idempotency_key was already used with a different body")
     url = _status_url(accepted.item.request_id)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from dispatch_verify.errors import Cause, ErrorDetail
 
@@ -28,8 +28,28 @@ Next = Literal["verified", "wait", "redispatch", "escalate"]
 OutcomeStatus = Literal["verified", "verified_and_dialled", "escalated"]
 
 
+# Validation context for a document another version of this code may have written (the state between
+# steps, an execution's output): fields this version does not know are passed over, not refused, so
+# an execution started by the next version still finishes after a rollback. Input from outside (the
+# workflow input, the API's body) is validated without it: an unknown field there is a mistake.
+FROM_STATE = {"from_state": True}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _unknown_fields_of_another_version(cls, data: Any, handler: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, dict) and info.context and info.context.get("from_state"):
+            known = set(cls.model_fields)
+            data = {key: value for key, value in data.items() if key in known}
+        return handler(data)
+
+    @classmethod
+    def from_state(cls, data: Any) -> Self:
+        """Validate a document another version of this code may have written (see FROM_STATE)."""
+        return cls.model_validate(data, context=FROM_STATE)
 
 
 class Options(_Strict):

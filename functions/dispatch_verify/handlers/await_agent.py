@@ -24,7 +24,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     step = StepEvent.model_validate(event)
     if not step.task_token:
         raise InvalidRequestError.of("internal", "Await agent needs the task token ($$.Task.Token)")
-    state = WorkflowState.model_validate(step.state)
+    state = WorkflowState.from_state(step.state)
     log_context(state)
     with livekit.connect(config.livekit_credentials()) as port:
         result = await_agent(state, step.task_token, port, waits.WaitTokens.from_config(), waits.resume)

@@ -15,7 +15,7 @@ from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logg
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    state = WorkflowState.model_validate(StepEvent.model_validate(event).state)
+    state = WorkflowState.from_state(StepEvent.model_validate(event).state)
     log_context(state)
     with livekit.connect(config.livekit_credentials()) as port:
         state = redispatch_agent(state, port, webhooks=config.livekit_webhooks_expected())

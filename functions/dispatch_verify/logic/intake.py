@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dispatch_verify.ledger import Ledger, LedgerConflict, LedgerItem, Status, outcome_values
-from dispatch_verify.models import DispatchRequest, EscalationBundle, Outcome
+from dispatch_verify.models import FROM_STATE, DispatchRequest, EscalationBundle, Outcome
 from dispatch_verify.observability import logger
 
 
@@ -47,19 +47,28 @@ def request_id_for(idempotency_key: str | None) -> str:
     return f"req-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}"
 
 
-def body_hash(request: DispatchRequest, idempotency_key: str | None) -> str:
-    """SHA-256 of the canonical body: defaults filled in, keys sorted, so equal meaning, equal hash."""
-    canonical = {"request": request.model_dump(mode="json", exclude={"request_id"}), "key": idempotency_key}
+def body_hash(sent: dict[str, Any], idempotency_key: str | None) -> str:
+    """SHA-256 of the canonical JSON of what the caller sent (``sent``: the fields given, validated,
+    the key left out), keys sorted at every level. Defaults are not in it: a deploy that adds an option
+    or changes a default leaves the hash of an identical body as it was, so a retry across it is no 409.
+    """
+    canonical = {"request": sent, "key": idempotency_key}
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def accept_dispatch(
-    request: DispatchRequest, idempotency_key: str | None, ledger: Ledger, executions: Executions
+    request: DispatchRequest,
+    idempotency_key: str | None,
+    ledger: Ledger,
+    executions: Executions,
+    *,
+    sent: dict[str, Any],
 ) -> Accepted:
+    """Accept ``request`` (the workflow input made of ``sent``, the caller's given fields)."""
     request_id = request_id_for(idempotency_key)
     request = request.model_copy(update={"request_id": request_id})
-    digest = body_hash(request, idempotency_key)
+    digest = body_hash(sent, idempotency_key)
     item = LedgerItem(
         request_id=request_id,
         room=request.room,
@@ -111,14 +120,14 @@ def outcome_of_execution(described: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {"cause": "internal"}
     if described.get("status") == "SUCCEEDED":
         try:
-            outcome = Outcome.model_validate_json(described.get("output") or "")
+            outcome = Outcome.model_validate_json(described.get("output") or "", context=FROM_STATE)
             values = outcome_values(outcome)
             status = values.pop("status")
         except ValueError:
             pass
     elif described.get("error") in ("AgentNotVerified", "DialFailed"):
         try:
-            bundle = EscalationBundle.model_validate_json(described.get("cause") or "")
+            bundle = EscalationBundle.model_validate_json(described.get("cause") or "", context=FROM_STATE)
             values = {"cause": bundle.cause, "finished_at": bundle.escalated_at}
             if bundle.sip is not None:
                 values["sip"] = bundle.sip.model_dump(mode="json")

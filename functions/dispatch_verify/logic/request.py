@@ -10,6 +10,7 @@ from dispatch_verify import clock
 from dispatch_verify.errors import ErrorDetail, InvalidRequestError
 from dispatch_verify.logic.heartbeat import heartbeat_room, with_heartbeat_defaults
 from dispatch_verify.models import (
+    FROM_STATE,
     DispatchRequest,
     EscalationBundle,
     Options,
@@ -51,7 +52,7 @@ def recover_state(raw: Any, execution_name: str) -> WorkflowState:
     """
     document: dict[str, Any] = raw if isinstance(raw, dict) else {}
     try:
-        return WorkflowState.model_validate(document)
+        return WorkflowState.from_state(document)
     except ValidationError:
         pass
     nested = document.get("request")
@@ -86,6 +87,6 @@ def _text(value: Any) -> str:
 
 def _valid(model: type[_M], value: Any) -> _M | None:
     try:
-        return model.model_validate(value) if value is not None else None
+        return model.model_validate(value, context=FROM_STATE) if value is not None else None
     except ValidationError:
         return None
