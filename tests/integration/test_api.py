@@ -184,3 +184,32 @@ def test_a_call_without_a_trunk_is_refused_naming_the_field(api: LocalApi) -> No
     # Then it is a 422 naming sip.trunk_id
     assert answer.status == 422
     assert [p["field"] for p in answer.body["errors"]] == ["sip.trunk_id"]
+
+
+def test_a_retry_of_a_request_accepted_before_the_hash_covered_only_what_was_sent_is_no_conflict(
+    api: LocalApi, sim: LiveKitSimulator, engine: LocalEngine
+) -> None:
+    # Given a request accepted by the previous version, whose ledger item keeps the hash of the
+    # workflow input with defaults filled in
+    from dispatch_verify.api import DispatchCreate
+    from dispatch_verify.logic.intake import legacy_body_hash
+
+    sim.set_agent("fast-agent", "warm")
+    payload = a_dispatch("api-room-9", "fast-agent", idempotency_key="order-4719")
+    first = post(api, payload)
+    follow(lambda: get(api, first.body["request_id"]))
+    body = DispatchCreate.model_validate(payload)
+    legacy = legacy_body_hash(body.workflow_input(), body.idempotency_key)
+    boto3.client("dynamodb", region_name=engine.region).update_item(
+        TableName=engine.function("DispatchApiFunction").environment["LEDGER_TABLE_NAME"],
+        Key={"request_id": {"S": first.body["request_id"]}},
+        UpdateExpression="SET body_sha256 = :h",
+        ExpressionAttributeValues={":h": {"S": legacy}},
+    )
+
+    # When the caller retries with the same body after the deploy
+    again = post(api, payload)
+
+    # Then it is the same request, not a 409
+    assert (again.status, again.body["request_id"]) == (202, first.body["request_id"])
+    assert len(executions(engine)) == 1

@@ -57,6 +57,15 @@ def body_hash(sent: dict[str, Any], idempotency_key: str | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def legacy_body_hash(request: DispatchRequest, idempotency_key: str | None) -> str:
+    """The hash items accepted before 2026-12 keep: the workflow input with defaults filled in. A retry
+    of such a request still matches it (while its item lives, 30 days), as long as the defaults are
+    those it was accepted under."""
+    canonical = {"request": request.model_dump(mode="json", exclude={"request_id"}), "key": idempotency_key}
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def accept_dispatch(
     request: DispatchRequest,
     idempotency_key: str | None,
@@ -80,7 +89,7 @@ def accept_dispatch(
         item = ledger.accept(item)
         repeated = False
     except LedgerConflict as conflict:
-        if conflict.existing.body_sha256 != digest:
+        if conflict.existing.body_sha256 not in (digest, legacy_body_hash(request, idempotency_key)):
             raise IdempotencyConflict(request_id) from conflict
         item, repeated = conflict.existing, True
         if item.execution_arn:
