@@ -51,7 +51,7 @@ lint: $(STAMP)
 
 # docs/openapi.json is generated from the API's code (a test fails when it is stale).
 openapi: $(STAMP)
-	PYTHONPATH=functions $(BIN)/python -m dispatch_verify.api > docs/openapi.json
+	PYTHONPATH=functions $(BIN)/python -m dispatch_verify.handlers.api > docs/openapi.json
 
 # The workflow (polling only, and with webhooks) against the blocked poller teams run today: 1,000
 # seeded dispatch scenarios started in one virtual minute; one table, figures in bench/results.json.

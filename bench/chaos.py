@@ -41,13 +41,13 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from clocks import DiscreteClock, VirtualClock
-from livekit_sim import LiveKitSimulator
+from livekit_sim import BEHAVIOURS, LiveKitSimulator
 from local_engine import ExecutionResult, LocalApi, LocalEngine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,21 +80,40 @@ WEBHOOK_MODES: dict[str, tuple[bool, float, float]] = {  # name: (on, drop, dupl
     "lossy": (True, 0.3, 0.3),
 }
 TRANSIENT_CODES = ("unavailable", "internal", "deadline_exceeded")
-# Behaviour -> the truth with no fault that decides otherwise.
-BEHAVIOUR_TRUTH = {
-    "warm": "verified",
-    "wake": "verified",  # wakes well inside the join timeout
-    "stay": "verified",  # leave:S, S longer than any check can be delayed: seen while present
-    "never": "not_joined",
-    "none": "never_assigned",
-    "reject": "job_failed",
-    "leave0": "joined_then_left",  # leave:0: gone before any check can see it
-}
-BEHAVIOUR_WEIGHTS = {"warm": 5, "wake": 5, "stay": 2, "never": 2, "none": 2, "reject": 2, "leave0": 2}
 SECRET_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 # -- scenarios -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Family:
+    """A family of agent behaviours: a kind of the simulator's ``BEHAVIOURS`` with how its seconds
+    are drawn, the truth it makes when no fault decides otherwise, and its weight in the draw."""
+
+    kind: str  # a key of livekit_sim.BEHAVIOURS
+    truth: str  # "verified" or the escalation cause
+    weight: int
+    seconds: Callable[[random.Random], float] | None = None  # draws the seconds of a kind taking them
+
+    def behaviour(self, seconds: float | None) -> str:
+        """The simulator's text for this family's behaviour (the registry writes it)."""
+        spec = BEHAVIOURS[self.kind]
+        return str(spec.make() if seconds is None else spec.make(seconds))
+
+
+FAMILIES = {
+    "warm": Family("warm", "verified", 5),
+    "wake": Family("wake", "verified", 5, lambda rng: round(rng.uniform(2, 12), 1)),  # inside the timeout
+    # leave:S, S longer than any check can be delayed: seen while present
+    "stay": Family("leave", "verified", 2, lambda rng: rng.randint(30, 40)),
+    "never": Family("never", "not_joined", 2),
+    "none": Family("none", "never_assigned", 2),
+    "reject": Family("reject", "job_failed", 2),
+    "leave0": Family("leave", "joined_then_left", 2, lambda rng: 0),  # gone before any check sees it
+}
+REVOKED_FAMILIES = ("warm", "never", "none", "wake")  # with a key revoked: verified before, or auth
+REVOKED_WAKE_S = 60  # asleep past the revocation: auth
+
+
 @dataclass(frozen=True)
 class FaultSpec:
     method: str
@@ -124,7 +143,7 @@ class Scenario:
     room: str
     agent: str
     behaviour: str  # simulator behaviour text
-    kind: str  # behaviour family, a key of BEHAVIOUR_TRUTH
+    kind: str  # behaviour family, a key of FAMILIES
     max_attempts: int
     faults: tuple[FaultSpec, ...]
     fault_kinds: tuple[str, ...]
@@ -171,19 +190,13 @@ def generate(count: int, seed: int) -> list[Scenario]:
 def _scenario(rng: random.Random, i: int, fault_kind: str, webhooks: str, seed: int) -> Scenario:
     name = f"chaos-{seed}-{i:04d}"
     revoke = fault_kind == "revoked"
-    families = ["warm", "never", "none", "wake"] if revoke else list(BEHAVIOUR_WEIGHTS)
-    kind = rng.choices(families, weights=[BEHAVIOUR_WEIGHTS[f] for f in families])[0]
-    behaviour = {
-        "warm": "warm",
-        "wake": f"wake:{rng.uniform(2, 12):.1f}",
-        "stay": f"leave:{rng.randint(30, 40)}",
-        "never": "never",
-        "none": "none",
-        "reject": "reject",
-        "leave0": "leave:0",
-    }[kind]
+    families = list(REVOKED_FAMILIES) if revoke else list(FAMILIES)
+    kind = rng.choices(families, weights=[FAMILIES[f].weight for f in families])[0]
+    # Every family's seconds are drawn, whichever is chosen: a seed keeps giving the same scenarios.
+    seconds = {name: f.seconds(rng) for name, f in FAMILIES.items() if f.seconds is not None}
     if revoke and kind == "wake":
-        behaviour = "wake:60"  # asleep past the revocation: auth
+        seconds[kind] = REVOKED_WAKE_S
+    behaviour = FAMILIES[kind].behaviour(seconds.get(kind))
     if revoke and webhooks not in ("on", "duplicate"):
         # A warm agent must be seen before the revocation: by its join webhook. Without one the
         # first look may come only at the wait's backstop, after the key is gone.
@@ -205,7 +218,7 @@ def _scenario(rng: random.Random, i: int, fault_kind: str, webhooks: str, seed: 
     elif fault_kind == "quota_exhausted":
         expected = "quota"
     else:
-        expected = BEHAVIOUR_TRUTH[kind]
+        expected = FAMILIES[kind].truth
     return Scenario(
         name=name,
         room=f"room-{name}",

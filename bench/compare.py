@@ -203,8 +203,8 @@ def _start_all(
 
 
 def run_baseline(plan: list[Scenario]) -> VariantRun:
+    from dispatch_verify.adapters.livekit import LiveKitClient
     from dispatch_verify.config import LiveKitCredentials
-    from dispatch_verify.livekit import LiveKitClient
 
     run, wall = VariantRun("baseline"), time.monotonic()
     with DiscreteClock() as clock, LiveKitSimulator(clock) as sim:

@@ -7,7 +7,7 @@ the Tracer patches as it does in Lambda), timed with ``time.perf_counter`` aroun
 the slowest handler gives its five biggest top-level imports.
 
 Warm: a ``LiveKitSimulator`` on real time serves HTTP on 127.0.0.1; one room holds an agent. Each
-warm invocation is one ``ListParticipants`` through ``dispatch_verify.livekit``, three ways,
+warm invocation is one ``ListParticipants`` through ``dispatch_verify.adapters.livekit``, three ways,
 interleaved call by call: a new ``LiveKitClient`` (a new ``LiveKitAPI`` and aiohttp session) opened
 and closed per call; one ``LiveKitClient`` created once and reused; and ``livekit.connect`` as the
 handlers call it. Wall time with ``time.perf_counter``.
@@ -146,7 +146,7 @@ def _with_nagle(sim: LiveKitSimulator) -> None:
 
 def warm_calls(calls: int, *, nagle: bool) -> list[dict[str, Any]]:
     """Per-call wall time of a warm invocation's ListParticipants, three ways, interleaved."""
-    from dispatch_verify import livekit
+    from dispatch_verify.adapters import livekit
     from dispatch_verify.config import LiveKitCredentials
 
     server = SERVERS[0] if nagle else SERVERS[1]

@@ -191,7 +191,7 @@ def test_a_retry_of_a_request_accepted_before_the_hash_covered_only_what_was_sen
 ) -> None:
     # Given a request accepted by the previous version, whose ledger item keeps the hash of the
     # workflow input with defaults filled in
-    from dispatch_verify.api import DispatchCreate
+    from dispatch_verify.api_models import DispatchCreate
     from dispatch_verify.logic.intake import legacy_body_hash
 
     sim.set_agent("fast-agent", "warm")

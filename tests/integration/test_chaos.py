@@ -9,6 +9,7 @@ import pytest
 
 from bench import chaos
 from bench.chaos import FaultSpec, Observation, check_execution, check_secrets, generate
+from livekit_sim import BEHAVIOURS, parse_behaviour
 
 # Many executions share this process (and Powertools' Metrics singleton) at once; in Lambda each
 # container runs one invocation at a time, so these two warnings are artefacts of the local run.
@@ -30,6 +31,13 @@ def test_the_small_run_covers_every_fault_kind_behaviour_and_webhook_mode() -> N
     assert {s.kind for s in SMALL_RUN} >= {"warm", "wake", "never", "leave0"}
     assert len({s.room for s in SMALL_RUN}) == len(SMALL_RUN)  # a fault aimed at a room hits one run
     assert generate(30, SEED) == SMALL_RUN  # seeded
+
+
+def test_the_behaviour_families_cover_every_simulator_behaviour_and_are_written_by_it() -> None:
+    # A kind added to the simulator's registry needs a family (and its truth) here
+    assert {f.kind for f in chaos.FAMILIES.values()} == set(BEHAVIOURS)
+    for s in generate(300, 1):
+        assert parse_behaviour(s.behaviour).kind == chaos.FAMILIES[s.kind].kind, s
 
 
 def test_absorbed_faults_stay_inside_the_retry_budget() -> None:

@@ -14,10 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from dispatch_verify.models import MAX_RINGING_TIMEOUT_S, Options, SipRequest
 from livekit import api
 
 from clocks import RealClock
-from livekit_sim import LiveKitSimulator
+from dispatch_verify_cli.main import execution_budget_s, main
+from livekit_sim import BEHAVIOURS, LiveKitSimulator
 
 CLI = [sys.executable, "-m", "dispatch_verify_cli"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,3 +227,39 @@ def test_sim_rejects_a_bad_sip_answer(item: str) -> None:
 
     assert done.returncode == 1
     assert item in done.stderr and "Traceback" not in done.stderr
+
+
+def test_sim_help_lists_every_agent_behaviour_with_its_help() -> None:
+    done = run_cli("sim", "--help", env={"COLUMNS": "100"})
+
+    assert done.returncode == 0, done.stderr
+    flat = " ".join(done.stdout.split())  # argparse wraps; the words stay in order
+    for kind in BEHAVIOURS.values():
+        assert " ".join(f"{kind.usage} {kind.help}".split()) in flat, kind.name
+    assert " | ".join(kind.usage for kind in BEHAVIOURS.values()) in flat  # --agent's own help
+
+
+def help_of(command: str, capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_run_help_shows_the_workflow_models_defaults(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The help shows the defaults the workflow applies to options left unset
+    defaults = Options()
+    shown = help_of("run", capsys)
+    assert f"seconds to wait per dispatch ({defaults.join_timeout_s})" in shown
+    assert f"seconds between checks ({defaults.poll_interval_s})" in shown
+    assert f"dispatches before escalating ({defaults.max_attempts})" in shown
+    ringing = SipRequest.model_fields["ringing_timeout_s"].default
+    assert f"seconds the call rings ({ringing}, max {MAX_RINGING_TIMEOUT_S})" in shown
+    # And it follows the models: a changed default changes the help and the time `run` waits
+    monkeypatch.setattr(Options.model_fields["join_timeout_s"], "default", 77)
+    assert "seconds to wait per dispatch (77)" in help_of("run", capsys)
+    assert execution_budget_s() == (77 + defaults.webhook_backstop_s) * defaults.max_attempts + 60
+    assert execution_budget_s({"join_timeout_s": 5, "max_attempts": 1}) == (
+        5 + defaults.webhook_backstop_s + 60
+    )

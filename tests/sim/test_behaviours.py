@@ -1,14 +1,27 @@
-"""Agent fleet behaviours per agent name: warm, wake:S, never, none, reject, leave:S."""
+"""Agent fleet behaviours per agent name: warm, wake:S, never, none, reject, leave:S; and their
+registry, ``BEHAVIOURS``, the one place each kind is defined."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from livekit import api
 
 from clocks import VirtualClock
-from livekit_sim import Behaviour, LiveKitSimulator, parse_behaviour
+from livekit_sim import (
+    BEHAVIOURS,
+    Behaviour,
+    BehaviourKind,
+    LiveKitSimulator,
+    behaviour_help,
+    parse_behaviour,
+)
+from livekit_sim.agents import Fleet, Worker
+from livekit_sim.behaviours import Arg
+from livekit_sim.model import Dispatch
 
 from .helpers import agents_named, dispatch, list_dispatch, lk
 
@@ -207,3 +220,70 @@ def test_parse_behaviour_rejects_bad_text_with_a_clear_message(text: str) -> Non
     with pytest.raises(ValueError, match="bad behaviour") as caught:
         parse_behaviour(text)
     assert "warm" in str(caught.value)  # the message lists what is allowed
+
+
+# -- the registry: one place per kind ---------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def grammar_forms(kind: BehaviourKind) -> set[str]:
+    """Every way the kind may be written with its labels: ``wake:S`` and ``wake:S:IDLE``."""
+    required = [a.label for a in kind.args if a.default is None]
+    optional = [a.label for a in kind.args if a.default is not None]
+    return {":".join([kind.name, *required, *optional[:n]]) for n in range(len(optional) + 1)}
+
+
+def test_the_readme_lists_exactly_the_registry_s_behaviours_in_its_order() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## The LiveKit simulator", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"Agent behaviours per agent name:(.*?)\.\s", section, re.S)
+    assert found, "the simulator section no longer lists the agent behaviours"
+    listed = re.findall(r"`([^`]+)`", found.group(1))
+    assert [text.split(":")[0] for text in listed] == list(BEHAVIOURS)
+    for text in listed:
+        assert text in grammar_forms(BEHAVIOURS[text.split(":")[0]]), text
+
+
+@pytest.mark.parametrize("name", list(BEHAVIOURS))
+def test_every_kind_parses_its_own_text_back_and_has_a_help_line(name: str) -> None:
+    kind = BEHAVIOURS[name]
+    assert kind.name == name and kind.help and "\n" not in kind.help
+    example = kind.make(*[7.5] * len(kind.args))
+    assert example.kind == name and example.spec is kind
+    assert parse_behaviour(str(example)) == example
+    assert f"  {kind.usage} " in behaviour_help()  # the command line's help
+    with pytest.raises(ValueError) as caught:
+        parse_behaviour("?")
+    assert repr(kind.usage) in str(caught.value)  # what a bad text is told
+
+
+def test_a_behaviour_of_no_registered_kind_cannot_be_made() -> None:
+    with pytest.raises(ValueError, match="unknown behaviour kind 'sleepy'"):
+        Behaviour("sleepy")
+
+
+class Late(BehaviourKind):
+    """A kind the fleet has never heard of: warm, but its agent joins S seconds after the dispatch."""
+
+    name = "late"
+    help = "joins S s after the dispatch"
+    args = (Arg("S", "seconds"),)
+
+    def on_dispatch(self, fleet: Fleet, worker: Worker, dispatch: Dispatch, t: float) -> None:
+        fleet.assign(worker, dispatch, t, worker.behaviour.seconds)
+
+
+def test_a_kind_added_to_the_registry_is_parsed_and_scheduled_without_touching_the_fleet(
+    make_sim: Make, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a new kind registered, and an agent of that kind
+    monkeypatch.setitem(BEHAVIOURS, "late", Late())
+    sim = make_sim(agents={"a": "late:4"})
+    # When it is dispatched
+    dispatch(sim, "call-1", "a")
+    # Then the fleet did what the kind says: the agent joins 4 s later, not before
+    clock.advance(3.9)
+    assert agents_named(sim, "call-1", "a") == []
+    clock.advance(0.1)
+    assert len(agents_named(sim, "call-1", "a")) == 1
+    assert "late:S" in behaviour_help()

@@ -211,7 +211,7 @@ def test_a_dial_that_waits_for_the_answer_fits_inside_its_lambda_and_task_timeou
     lambda_tasks: Tasks, template: dict[str, Any]
 ) -> None:
     # Given the look before dialling, the longest ringing a request may ask for, and the client's margin
-    from dispatch_verify.livekit import CLIENT_TIMEOUT_S, DIAL_MARGIN_S
+    from dispatch_verify.adapters.livekit import CLIENT_TIMEOUT_S, DIAL_MARGIN_S
     from dispatch_verify.models import MAX_RINGING_TIMEOUT_S
 
     longest_call_s = CLIENT_TIMEOUT_S + MAX_RINGING_TIMEOUT_S + DIAL_MARGIN_S + 1

@@ -7,8 +7,8 @@ import itertools
 from collections.abc import Callable
 
 from dispatch_verify.errors import DispatchVerifyError, LiveKitPermanentError
-from dispatch_verify.livekit import Dispatch, Job, Participant, SipCall, SipParticipant
 from dispatch_verify.models import EscalationBundle
+from dispatch_verify.ports.livekit import Dispatch, Job, Participant, SipCall, SipParticipant
 
 
 class FakeTime:

@@ -8,11 +8,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from dispatch_verify.adapters.aws.waits import WaitTokens
 from dispatch_verify.errors import LiveKitTransientError
 from dispatch_verify.logic.await_agent import await_agent
 from dispatch_verify.logic.dispatch import dispatch_agent
 from dispatch_verify.models import WorkflowState
-from dispatch_verify.waits import WaitTokens
 from moto import mock_aws
 
 from local_engine.stack import create_table
@@ -128,7 +128,7 @@ def test_the_token_outlives_the_wait_the_state_computed(
     livekit: FakeLiveKit, tokens: WaitTokens, now: FakeTime
 ) -> None:
     # Given a dispatch expecting webhooks: its wait is the 30 s backstop, not the 3 s poll interval
-    from dispatch_verify.waits import TOKEN_TTL_MARGIN_S
+    from dispatch_verify.adapters.aws.waits import TOKEN_TTL_MARGIN_S
 
     state = dispatch_agent(a_state(poll_interval_s=3), livekit, webhooks=True)
     assert state.wait_s == 30

@@ -7,10 +7,10 @@ import dataclasses
 import pytest
 from dispatch_verify.clock import iso_utc
 from dispatch_verify.errors import LiveKitPermanentError
-from dispatch_verify.livekit import Job, Participant
 from dispatch_verify.logic.check import check_participants
 from dispatch_verify.logic.dispatch import dispatch_agent
 from dispatch_verify.models import WorkflowState
+from dispatch_verify.ports.livekit import Job, Participant
 
 from .conftest import AGENT, ROOM, a_state
 from .fakes import FakeLiveKit, FakeTime

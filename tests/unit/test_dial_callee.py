@@ -6,13 +6,13 @@ import json
 from typing import Any
 
 import pytest
+from dispatch_verify.adapters.livekit import dial_error
 from dispatch_verify.errors import (
     DialFailedError,
     DispatchVerifyError,
     LiveKitPermanentError,
     LiveKitTransientError,
 )
-from dispatch_verify.livekit import dial_error
 from dispatch_verify.logic.check import check_participants
 from dispatch_verify.logic.dial import dial_callee, mask_number, sip_detail
 from dispatch_verify.logic.dispatch import dispatch_agent

@@ -11,11 +11,11 @@ import pytest
 from dispatch_verify.errors import ConfigurationError, InvalidRequestError, LiveKitPermanentError
 from dispatch_verify.handlers import escalate as handler
 from dispatch_verify.handlers import record_outcome as record_outcome_handler
-from dispatch_verify.livekit import Job
 from dispatch_verify.logic.check import check_participants
 from dispatch_verify.logic.dispatch import dispatch_agent, redispatch_agent
 from dispatch_verify.logic.escalation import escalate
 from dispatch_verify.models import StepError, WorkflowState
+from dispatch_verify.ports.livekit import Job
 from moto import mock_aws
 
 from .conftest import AGENT, ROOM, LambdaContext, a_request, a_state

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatch_verify.api import DispatchCreate
+from dispatch_verify.api_models import DispatchCreate
 from dispatch_verify.logic.intake import body_hash
 from dispatch_verify.models import Options
 from pydantic import create_model

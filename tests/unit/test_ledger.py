@@ -7,8 +7,8 @@ from pathlib import Path
 
 import boto3
 import pytest
-from dispatch_verify import ledger
-from dispatch_verify.ledger import Ledger, LedgerConflict, LedgerItem
+from dispatch_verify.adapters.aws import ledger
+from dispatch_verify.adapters.aws.ledger import Ledger, LedgerConflict, LedgerItem
 from dispatch_verify.logic.outcome import record_outcome
 from dispatch_verify.models import Attempt, WorkflowState
 from moto import mock_aws

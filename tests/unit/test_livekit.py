@@ -8,9 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import aiohttp
 import pytest
+from dispatch_verify.adapters.livekit import LiveKitClient, livekit_error
 from dispatch_verify.config import LiveKitCredentials
 from dispatch_verify.errors import Cause, LiveKitPermanentError, LiveKitTransientError
-from dispatch_verify.livekit import LiveKitClient, livekit_error
 from livekit import api
 
 SECRET = "lk-api-secret-do-not-leak-0123456789abcdef"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from dispatch_verify import livekit
+from dispatch_verify.adapters import livekit
 from dispatch_verify.config import LiveKitCredentials
 from dispatch_verify.errors import LiveKitTransientError
 from livekit import api

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dispatch_verify.api import openapi_json
+from dispatch_verify.handlers.api import openapi_json
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 

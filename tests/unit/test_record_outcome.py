@@ -6,12 +6,12 @@ import json
 
 import pytest
 from dispatch_verify.handlers import record_outcome as handler
-from dispatch_verify.livekit import Job
 from dispatch_verify.logic.check import check_participants
 from dispatch_verify.logic.dispatch import dispatch_agent, redispatch_agent
 from dispatch_verify.logic.escalation import escalate
 from dispatch_verify.logic.outcome import record_outcome
 from dispatch_verify.models import StepError, WorkflowState
+from dispatch_verify.ports.livekit import Job
 
 from .conftest import AGENT, ROOM, LambdaContext, a_state
 from .fakes import FakeChannel, FakeLiveKit, FakeTime

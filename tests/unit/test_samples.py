@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
-from dispatch_verify import livekit as livekit_module
+from dispatch_verify.adapters import livekit as livekit_module
 from dispatch_verify.handlers import (
     check_participants,
     close_room,
@@ -21,8 +21,8 @@ from dispatch_verify.handlers import (
     record_outcome,
     redispatch_agent,
 )
-from dispatch_verify.livekit import LiveKitPort
 from dispatch_verify.models import WorkflowState
+from dispatch_verify.ports.livekit import LiveKitPort
 from moto import mock_aws
 
 from .conftest import LambdaContext, load_event
@@ -84,8 +84,8 @@ def test_await_agent_runs_on_its_sample_and_records_the_token(
     sample_world: FakeLiveKit, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the wait table from the template and the Await agent sample (agent not in the room yet)
+    from dispatch_verify.adapters.aws.waits import WaitTokens
     from dispatch_verify.handlers import await_agent
-    from dispatch_verify.waits import WaitTokens
 
     from local_engine.stack import create_table
 

@@ -1,17 +1,308 @@
-"""Lambda behind API Gateway: ``POST /dispatches``, ``GET /dispatches/{request_id}`` (dispatch_verify.api)."""
+"""Lambda behind API Gateway, its routes and their handling in one place: ``POST /dispatches`` starts a
+verified dispatch, ``GET /dispatches/{request_id}`` follows it, ``POST /livekit/webhook`` takes LiveKit's
+webhooks.
+
+Powertools' ``APIGatewayRestResolver`` validates requests against the pydantic models below and
+generates the OpenAPI document from them (``docs/openapi.json``, kept fresh by a test). Bad input is
+always a 4xx naming the field: 400 for a body that is not JSON, 413 for one over ``MAX_BODY_BYTES``,
+422 for a JSON body or path that breaks the rules (the workflow input's own: ``DispatchRequest``).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from http import HTTPStatus
+from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
-from dispatch_verify.api import app
+from dispatch_verify import config
+from dispatch_verify.adapters import livekit_webhook as webhook
+from dispatch_verify.adapters.aws import waits
+from dispatch_verify.adapters.aws.executions import StepFunctionsExecutions
+from dispatch_verify.adapters.aws.ledger import Ledger
+from dispatch_verify.api_models import (
+    DispatchAccepted,
+    DispatchCreate,
+    DispatchView,
+    FieldProblem,
+    Problem,
+    WebhookAck,
+)
+from dispatch_verify.errors import ConfigurationError
+from dispatch_verify.logic.intake import IdempotencyConflict, accept_dispatch, dispatch_status
 from dispatch_verify.observability import logger, tracer
+
+MAX_BODY_BYTES = 100 * 1024
+API_TITLE = "dispatch-verify"
+API_VERSION = "1.0.0"
+_REQUEST_ID = r"^[A-Za-z0-9_-]+$"
+
+
+# -- the contract -------------------------------------------------------------------------------
+
+
+def _answer(status: HTTPStatus, description: str, model: type[BaseModel] = Problem) -> dict[int, Any]:
+    return {status.value: {"description": description, "content": {"application/json": {"model": model}}}}
+
+
+_INVALID = {
+    **_answer(HTTPStatus.BAD_REQUEST, "The body is not JSON"),
+    **_answer(HTTPStatus.UNPROCESSABLE_ENTITY, "A field breaks the rules; errors[].field names it"),
+}
+
+# -- the routes ---------------------------------------------------------------------------------
+
+app = APIGatewayRestResolver(enable_validation=True)
+
+
+@app.post(
+    "/dispatches",
+    summary="Start a verified dispatch",
+    responses={
+        **_answer(HTTPStatus.ACCEPTED, "Accepted (or the earlier request with this key)", DispatchAccepted),
+        **_INVALID,
+        **_answer(HTTPStatus.CONFLICT, "The idempotency key was used with another body"),
+        **_answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"The body is over {MAX_BODY_BYTES} bytes"),
+        **_answer(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "The body is not application/json"),
+    },
+)
+def create_dispatch(body: DispatchCreate) -> Response[dict[str, Any]]:
+    if _body_size() > MAX_BODY_BYTES:
+        return _too_large()
+    if not _json_content():
+        return _not_json()
+    ledger = _ledger()
+    try:
+        accepted = accept_dispatch(
+            body.workflow_input(), body.idempotency_key, ledger, _executions(), sent=body.sent()
+        )
+    except IdempotencyConflict:
+        return _error(HTTPStatus.CONFLICT, "idempotency_key was already used with a different body")
+    url = _status_url(accepted.item.request_id)
+    answer = DispatchAccepted(
+        request_id=accepted.item.request_id, status=accepted.item.status, status_url=url
+    )
+    return Response(
+        status_code=HTTPStatus.ACCEPTED,
+        content_type=content_types.APPLICATION_JSON,
+        body=answer.model_dump(mode="json"),
+        headers={"Location": url},
+    )
+
+
+@app.get(
+    "/dispatches/<request_id>",
+    summary="Follow a dispatch: running, verified or escalated",
+    responses={
+        **_answer(HTTPStatus.OK, "The request as the ledger knows it", DispatchView),
+        **_answer(HTTPStatus.UNPROCESSABLE_ENTITY, "The request id is malformed"),
+        **_answer(HTTPStatus.NOT_FOUND, "No request with this id (or it expired)"),
+    },
+)
+def get_dispatch(
+    request_id: Annotated[str, Path(min_length=1, max_length=80, pattern=_REQUEST_ID)],
+) -> Response[dict[str, Any]]:
+    item = dispatch_status(request_id, _ledger(), _executions())
+    if item is None:
+        return _error(HTTPStatus.NOT_FOUND, f"no dispatch request {request_id}")
+    view = DispatchView.model_validate(item.model_dump(mode="json", exclude=_NOT_SHOWN))
+    return Response(
+        status_code=HTTPStatus.OK,
+        content_type=content_types.APPLICATION_JSON,
+        body=view.model_dump(mode="json"),
+    )
+
+
+@app.post(
+    "/livekit/webhook",
+    summary="LiveKit webhook: a verified participant_joined of an awaited agent resumes its workflow",
+    responses={
+        **_answer(HTTPStatus.OK, "Verified; acted on (an agent's participant_joined) or ignored", WebhookAck),
+        **_answer(HTTPStatus.BAD_REQUEST, "Signed, but the body is not a WebhookEvent"),
+        **_answer(HTTPStatus.UNAUTHORIZED, "Not signed by this LiveKit project (missing, forged, expired)"),
+        **_answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"The body is over {MAX_BODY_BYTES} bytes"),
+    },
+)
+def livekit_webhook() -> Response[dict[str, Any]]:
+    """No IAM or API key on this route (LiveKit cannot sign AWS requests): LiveKit's own signature,
+    checked by livekit-api's WebhookReceiver, is the authentication."""
+    if _body_size() > MAX_BODY_BYTES:
+        return _too_large()
+    event = app.current_event
+    body = (event.decoded_body if event.is_base64_encoded else event.body) or ""
+    try:
+        verified = webhook.verify(body, event.headers.get("authorization"), config.livekit_credentials())
+    except webhook.WebhookRejected as exc:
+        logger.warning("webhook rejected", extra={"reason": str(exc)})
+        return _error(HTTPStatus.UNAUTHORIZED, "not a webhook signed by this LiveKit project")
+    except webhook.WebhookMalformed as exc:
+        logger.warning("signed webhook is not a WebhookEvent", extra={"reason": str(exc)})
+        return _error(HTTPStatus.BAD_REQUEST, "the body is not a LiveKit WebhookEvent")
+    result = webhook.on_event(verified, waits.WaitTokens.from_config(), waits.resume)
+    ack = WebhookAck(event=result.event, resumed=result.resumed)
+    return Response(
+        status_code=HTTPStatus.OK,
+        content_type=content_types.APPLICATION_JSON,
+        body=ack.model_dump(mode="json"),
+    )
+
+
+_NOT_SHOWN = {"body_sha256", "execution_arn", "updated_at", "expires_at", "kind"}
+
+
+def _invalid(exc: RequestValidationError) -> Response[dict[str, Any]]:
+    if _body_size() > MAX_BODY_BYTES:
+        return _too_large()
+    if not _json_content():
+        return _not_json()
+    errors = exc.errors()
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return _error(
+            HTTPStatus.BAD_REQUEST,
+            "the body is not valid JSON",
+            [FieldProblem(field="body", type="json_invalid", message="not valid JSON")],
+        )
+    problems = [
+        FieldProblem(
+            field=_field(error.get("loc", ())),
+            type=str(error.get("type", "invalid")),
+            message=_message(error),
+        )
+        for error in errors
+    ]
+    return _error(
+        HTTPStatus.UNPROCESSABLE_ENTITY, "invalid request: " + ", ".join(p.field for p in problems), problems
+    )
+
+
+def _unreadable_body(exc: Exception) -> Response[dict[str, Any]]:
+    """Powertools parses form and multipart bodies itself (ValueError on a bad one), and decodes the
+    body as UTF-8 (UnicodeDecodeError, also a ValueError)."""
+    if not _json_content():
+        return _not_json()
+    if isinstance(exc, UnicodeError):
+        problem = FieldProblem(field="body", type="unicode_decode", message="not UTF-8 text")
+        return _error(HTTPStatus.BAD_REQUEST, "the body is not UTF-8 JSON", [problem])
+    raise exc
+
+
+def _too_deep(exc: RecursionError) -> Response[dict[str, Any]]:
+    return _error(HTTPStatus.BAD_REQUEST, "the body is nested too deeply")
+
+
+def _no_route(exc: NotFoundError) -> Response[dict[str, Any]]:
+    return _error(HTTPStatus.NOT_FOUND, "no such resource")
+
+
+# Registered by call: Powertools' decorator factories are unannotated (mypy would call them untyped).
+app.exception_handler(RequestValidationError)(_invalid)
+app.exception_handler(RecursionError)(_too_deep)
+app.exception_handler([RequestUnsupportedContentType, ValueError])(_unreadable_body)
+app.not_found(_no_route)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _ledger() -> Ledger:
+    ledger = Ledger.from_config()
+    if ledger is None:
+        raise ConfigurationError.of("internal", "missing environment variable(s): LEDGER_TABLE_NAME")
+    return ledger
+
+
+def _executions() -> StepFunctionsExecutions:
+    return StepFunctionsExecutions(config.state_machine_arn())
+
+
+def _body_size() -> int:
+    event = app.current_event
+    body = event.body or ""
+    if event.is_base64_encoded:
+        return len(body) * 3 // 4
+    return len(body.encode("utf-8", errors="surrogatepass"))
+
+
+def _json_content() -> bool:
+    """No Content-Type, or application/json (with or without parameters)."""
+    content_type = (app.current_event.headers.get("content-type") or "").strip().lower()
+    return not content_type or content_type.split(";")[0].strip() == "application/json"
+
+
+def _not_json() -> Response[dict[str, Any]]:
+    return _error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "the body must be application/json")
+
+
+def _too_large() -> Response[dict[str, Any]]:
+    return _error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body is over {MAX_BODY_BYTES} bytes")
+
+
+def _error(
+    status: HTTPStatus, message: str, errors: list[FieldProblem] | None = None
+) -> Response[dict[str, Any]]:
+    problem = Problem(message=message, errors=errors or [])
+    return Response(
+        status_code=status.value,
+        content_type=content_types.APPLICATION_JSON,
+        body=problem.model_dump(mode="json"),
+    )
+
+
+def _field(loc: Any) -> str:
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in ("body", "path", "query", "header"):
+        parts = parts[1:] or parts
+    return ".".join(parts) or "body"
+
+
+def _message(error: dict[str, Any]) -> str:
+    """Pydantic's message without the input (it may be metadata) or a Python name."""
+    message = str(error.get("msg") or error.get("type") or "invalid")
+    return message.removeprefix("Value error, ")[:200]
+
+
+def _status_url(request_id: str) -> str:
+    event = app.current_event
+    context = event.request_context
+    domain = context.domain_name or ""
+    path = f"/dispatches/{request_id}"
+    if "execute-api" in domain:
+        return f"https://{domain}/{context.stage}{path}"
+    headers = {key.lower(): value for key, value in (event.headers or {}).items()}
+    host = headers.get("host")
+    if not host:
+        return path
+    return f"{headers.get('x-forwarded-proto', 'https')}://{host}{path}"
+
+
+def openapi_json() -> str:
+    """The OpenAPI document, as committed in docs/openapi.json."""
+    return app.get_openapi_json_schema(
+        title=API_TITLE,
+        version=API_VERSION,
+        summary="Dispatch a LiveKit agent into a room and verify that it joined",
+        description=(
+            "Start a durable dispatch-and-verify workflow and follow it to `verified` or `escalated`. "
+            "Deployed behind API Gateway with AWS_IAM (SigV4) auth by default, or API keys "
+            "(`x-api-key`) with a usage plan when the stack's ApiAuth parameter is API_KEY."
+        ),
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+if __name__ == "__main__":  # `make openapi`
+    print(openapi_json())

@@ -11,7 +11,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dispatch_verify import config, livekit, waits
+from dispatch_verify import config
+from dispatch_verify.adapters import livekit
+from dispatch_verify.adapters.aws import waits
 from dispatch_verify.errors import InvalidRequestError
 from dispatch_verify.logic.await_agent import await_agent
 from dispatch_verify.models import StepEvent, WorkflowState

@@ -6,7 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dispatch_verify import config, livekit
+from dispatch_verify import config
+from dispatch_verify.adapters import livekit
 from dispatch_verify.errors import DispatchVerifyError
 from dispatch_verify.logic.heartbeat import close_heartbeat_room
 from dispatch_verify.logic.request import recover_state

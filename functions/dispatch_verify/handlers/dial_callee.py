@@ -6,7 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dispatch_verify import config, livekit
+from dispatch_verify import config
+from dispatch_verify.adapters import livekit
 from dispatch_verify.logic.dial import dial_callee, mask_number
 from dispatch_verify.models import StepEvent, WorkflowState
 from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer

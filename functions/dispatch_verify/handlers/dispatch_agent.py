@@ -6,7 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dispatch_verify import config, ledger, livekit
+from dispatch_verify import config
+from dispatch_verify.adapters import livekit
+from dispatch_verify.adapters.aws import ledger
 from dispatch_verify.logic.dispatch import dispatch_agent
 from dispatch_verify.models import StepEvent, WorkflowState
 from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer

@@ -6,11 +6,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dispatch_verify import aws, config
+from dispatch_verify import config
+from dispatch_verify.adapters.aws import clients as aws
+from dispatch_verify.adapters.aws.notify import AwsEscalationChannel
 from dispatch_verify.logic.escalation import escalate
 from dispatch_verify.logic.request import recover_state
 from dispatch_verify.models import StepEvent
-from dispatch_verify.notify import AwsEscalationChannel
 from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dispatch_verify import ledger
+from dispatch_verify.adapters.aws import ledger
 from dispatch_verify.logic.outcome import record_outcome
 from dispatch_verify.logic.request import recover_state
 from dispatch_verify.models import StepEvent

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dispatch_verify import clock
 from dispatch_verify.errors import Cause, DispatchVerifyError
-from dispatch_verify.livekit import Dispatch, LiveKitPort
 from dispatch_verify.logic.dispatch import unclaimed_dispatches
 from dispatch_verify.logic.participants import find_agent, is_named_agent, seen, verified_check
 from dispatch_verify.logic.wait_time import wait_seconds
 from dispatch_verify.models import Attempt, Check, JobSeen, Next, WorkflowState
 from dispatch_verify.observability import logger
+from dispatch_verify.ports.livekit import Dispatch, LiveKitPort
 
 
 def check_participants(state: WorkflowState, port: LiveKitPort, *, webhooks: bool = True) -> WorkflowState:

@@ -8,11 +8,11 @@ with this metadata that the state does not know yet is a previous try's, and is 
 from __future__ import annotations
 
 from dispatch_verify import clock
-from dispatch_verify.livekit import Dispatch, LiveKitPort
 from dispatch_verify.logic.participants import find_agent, seen, verified_check
 from dispatch_verify.logic.wait_time import wait_seconds
 from dispatch_verify.models import Attempt, Check, WorkflowState
 from dispatch_verify.observability import logger
+from dispatch_verify.ports.livekit import Dispatch, LiveKitPort
 
 
 def ensure_room(state: WorkflowState, port: LiveKitPort) -> WorkflowState:

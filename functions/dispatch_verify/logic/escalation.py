@@ -6,7 +6,7 @@ from dispatch_verify import clock
 from dispatch_verify.errors import Cause, detail_from_step_functions_error
 from dispatch_verify.logic.dial import sip_detail
 from dispatch_verify.models import EscalationBundle, WorkflowState
-from dispatch_verify.notify import EscalationChannel
+from dispatch_verify.ports.escalation import EscalationChannel
 
 
 def escalate(state: WorkflowState, channel: EscalationChannel) -> WorkflowState:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatch_verify.livekit import LiveKitPort
 from dispatch_verify.models import WorkflowState
 from dispatch_verify.observability import logger
+from dispatch_verify.ports.livekit import LiveKitPort
 
 HEARTBEAT = "heartbeat"
 ROOM_PREFIX = "heartbeat-"

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from dispatch_verify.ledger import Ledger, LedgerConflict, LedgerItem, Status, outcome_values
+from dispatch_verify.adapters.aws.ledger import Ledger, LedgerConflict, LedgerItem, Status, outcome_values
 from dispatch_verify.models import FROM_STATE, DispatchRequest, EscalationBundle, Outcome
 from dispatch_verify.observability import logger
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dispatch_verify import clock
-from dispatch_verify.livekit import Participant
 from dispatch_verify.models import Check, ParticipantSeen
+from dispatch_verify.ports.livekit import Participant
 
 PRESENT_STATES = ("JOINED", "ACTIVE")
 

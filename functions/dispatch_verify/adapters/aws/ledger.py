@@ -20,7 +20,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatch_verify import aws, clock, config
+from dispatch_verify import clock, config
+from dispatch_verify.adapters.aws import clients as aws
 from dispatch_verify.errors import Cause
 from dispatch_verify.models import JobSeen, Outcome, ParticipantSeen, SipDetail, WorkflowState
 from dispatch_verify.observability import logger

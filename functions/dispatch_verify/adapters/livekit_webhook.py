@@ -17,11 +17,11 @@ from google.protobuf import json_format
 from livekit import api
 
 from dispatch_verify import clock
+from dispatch_verify.adapters.aws.waits import WaitTokens
+from dispatch_verify.adapters.livekit import participant_from_proto
 from dispatch_verify.config import LiveKitCredentials
-from dispatch_verify.livekit import participant_from_proto
 from dispatch_verify.logic.participants import PRESENT_STATES
 from dispatch_verify.observability import logger
-from dispatch_verify.waits import WaitTokens
 
 Resume = Callable[[str, dict[str, Any]], bool]
 

@@ -1,8 +1,9 @@
-"""The one place that publishes escalations: an SNS message for people, an EventBridge event for systems."""
+"""The one place that publishes escalations (``ports.escalation.EscalationChannel``): an SNS message for
+people, an EventBridge event for systems."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from dispatch_verify.config import EscalationTargets
 from dispatch_verify.errors import DispatchVerifyError
@@ -11,10 +12,6 @@ from dispatch_verify.models import EscalationBundle
 SOURCE = "dispatch-verify"
 DETAIL_TYPE = "AgentDispatchEscalated"
 MAX_SUBJECT = 100  # SNS limit
-
-
-class EscalationChannel(Protocol):
-    def publish(self, bundle: EscalationBundle) -> None: ...
 
 
 class AwsEscalationChannel:

@@ -19,7 +19,8 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from dispatch_verify import aws, clock, config
+from dispatch_verify import clock, config
+from dispatch_verify.adapters.aws import clients as aws
 from dispatch_verify.observability import logger
 
 # How long an item outlives its wait, for DynamoDB's TTL (it deletes late; readers also filter).

@@ -1,0 +1,29 @@
+"""Step Functions executions as the API uses them (``logic.intake.Executions``): start one by name, and
+describe one."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dispatch_verify.adapters.aws import clients as aws
+
+
+class StepFunctionsExecutions:
+    def __init__(self, state_machine_arn: str, client: Any | None = None) -> None:
+        self.state_machine_arn = state_machine_arn
+        self._client = client or aws.client("stepfunctions")
+
+    def start(self, name: str, payload: dict[str, Any]) -> str:
+        try:
+            started = self._client.start_execution(
+                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload)
+            )
+        except self._client.exceptions.ExecutionAlreadyExists:
+            # Step Functions' own idempotency: this name ran (or runs) already; it is ours.
+            return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        return str(started["executionArn"])
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        described: dict[str, Any] = self._client.describe_execution(executionArn=execution_arn)
+        return described

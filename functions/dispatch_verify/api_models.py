@@ -1,0 +1,122 @@
+"""The API's contract: the bodies it accepts and answers (documented in docs/openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dispatch_verify.adapters.aws.ledger import AttemptRecord, Status
+from dispatch_verify.errors import Cause
+from dispatch_verify.models import (
+    MAX_METADATA_BYTES,
+    DispatchRequest,
+    Options,
+    ParticipantSeen,
+    SipDetail,
+    SipRequest,
+)
+
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
+
+class DispatchCreate(BaseModel):
+    """Dispatch ``agent_name`` into ``room`` and verify that it joined."""
+
+    model_config = ConfigDict(extra="forbid")
+    room: str = Field(min_length=1, max_length=256, json_schema_extra={"pattern": PRINTABLE})
+    agent_name: str = Field(min_length=1, max_length=256, json_schema_extra={"pattern": PRINTABLE})
+    metadata: dict[str, Any] | str | None = Field(
+        None, description=f"JSON object (or string) for the agent's job, at most {MAX_METADATA_BYTES} bytes"
+    )
+    options: Options | None = None
+    sip: SipRequest | None = Field(
+        None, description="Dial this callee into the room over SIP once the agent is verified (never before)"
+    )
+    idempotency_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        json_schema_extra={"pattern": PRINTABLE},
+        description="The same key with the same body returns the first request; with another body, 409",
+    )
+
+    @field_validator("room", "agent_name", "idempotency_key")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        _utf8(value)
+        return DispatchRequest._printable(value)
+
+    @field_validator("metadata")
+    @classmethod
+    def _small_metadata(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            _utf8(value)
+        DispatchRequest._metadata_as_string(value)
+        return value
+
+    def sent(self) -> dict[str, Any]:
+        """The fields the caller gave (validated; defaults and the idempotency key left out)."""
+        return self.model_dump(mode="json", exclude_unset=True, exclude={"idempotency_key"})
+
+    def workflow_input(self) -> DispatchRequest:
+        return DispatchRequest(
+            room=self.room,
+            agent_name=self.agent_name,
+            metadata=self.metadata,
+            options=self.options or Options(),
+            sip=self.sip,
+        )
+
+
+class DispatchAccepted(BaseModel):
+    request_id: str
+    status: Status
+    status_url: str
+
+
+class DispatchView(BaseModel):
+    """What the ledger knows of a request."""
+
+    request_id: str
+    status: Status
+    room: str
+    agent_name: str
+    attempts: list[AttemptRecord] = Field(
+        description="One per dispatch: id, LiveKit's UTC created time, jobs seen"
+    )
+    participants: list[ParticipantSeen] = Field(description="The room's participants at the last check")
+    agent_identity: str | None = None
+    dispatch_id: str | None = Field(None, description="The dispatch whose agent joined")
+    join_latency_s: float | None = None
+    cause: Cause | None = None
+    sip: SipDetail | None = Field(
+        None, description="The call, when one was requested: how it ended; the number masked to 4 digits"
+    )
+    accepted_at: str | None = None
+    finished_at: str | None = None
+
+
+class FieldProblem(BaseModel):
+    field: str
+    type: str
+    message: str
+
+
+class Problem(BaseModel):
+    message: str
+    errors: list[FieldProblem] = Field(default_factory=list)
+
+
+class WebhookAck(BaseModel):
+    event: str = Field(description="The LiveKit event, e.g. participant_joined")
+    resumed: int = Field(description="Workflows this delivery resumed (0: irrelevant, or a duplicate)")
+
+
+def _utf8(value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid UTF-8 text") from None
