@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dispatch_verify import names
 from jwt.warnings import InsecureKeyLengthWarning
 from pydantic import SecretStr
 
@@ -52,6 +53,7 @@ HANDLERS = (
 # What template.yaml's Globals and the Lambda runtime put in a function's environment (no secrets:
 # nothing is called at import time).
 LAMBDA_ENV = {
+    # names.TEMPLATE_ENVIRONMENT is what the template sets; the values here are stand-ins.
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     "AWS_LAMBDA_FUNCTION_NAME": "dispatch-verify-bench",
@@ -59,10 +61,10 @@ LAMBDA_ENV = {
     "POWERTOOLS_SERVICE_NAME": "dispatch-verify",
     "POWERTOOLS_METRICS_NAMESPACE": "DispatchVerify",
     "LOG_LEVEL": "INFO",
-    "LIVEKIT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:dispatch-verify/livekit",
-    "ESCALATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:escalations",
-    "EVENT_BUS_NAME": "dispatch-verify",
-    "LEDGER_TABLE_NAME": "dispatch-verify-ledger",
+    names.LIVEKIT_SECRET_ARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:dispatch-verify/livekit",
+    names.ESCALATION_TOPIC_ARN: "arn:aws:sns:us-east-1:123456789012:escalations",
+    names.EVENT_BUS_NAME: "dispatch-verify",
+    names.LEDGER_TABLE_NAME: "dispatch-verify-ledger",
 }
 _TIMED_IMPORT = (
     "import importlib, sys, time\n"

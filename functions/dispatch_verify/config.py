@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities import parameters
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from dispatch_verify import names
 from dispatch_verify.errors import ConfigurationError
 
 SECRET_MAX_AGE_S = 300
@@ -35,16 +36,21 @@ class EscalationTargets(BaseModel):
 
 
 def livekit_credentials() -> LiveKitCredentials:
-    secret_arn = os.environ.get("LIVEKIT_SECRET_ARN", "").strip()
+    secret_arn = os.environ.get(names.LIVEKIT_SECRET_ARN, "").strip()
     if secret_arn:
         return _credentials(_read_secret(secret_arn), f"secret {secret_arn}")
-    values = {key: os.environ.get(f"LIVEKIT_{key.upper()}", "") for key in _SECRET_KEYS}
+    variables = {
+        "url": names.LIVEKIT_URL,
+        "api_key": names.LIVEKIT_API_KEY,
+        "api_secret": names.LIVEKIT_API_SECRET,
+    }
+    values = {key: os.environ.get(variables[key], "") for key in _SECRET_KEYS}
     return _credentials(values, "the environment (LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET)")
 
 
 def escalation_targets() -> EscalationTargets:
-    topic_arn = os.environ.get("ESCALATION_TOPIC_ARN", "").strip()
-    bus_name = os.environ.get("EVENT_BUS_NAME", "").strip()
+    topic_arn = os.environ.get(names.ESCALATION_TOPIC_ARN, "").strip()
+    bus_name = os.environ.get(names.EVENT_BUS_NAME, "").strip()
     missing = [
         name
         for name, value in (("ESCALATION_TOPIC_ARN", topic_arn), ("EVENT_BUS_NAME", bus_name))
@@ -57,12 +63,12 @@ def escalation_targets() -> EscalationTargets:
 
 def ledger_table_name() -> str | None:
     """The request ledger's DynamoDB table, or None where no ledger is deployed (unit tests)."""
-    return os.environ.get("LEDGER_TABLE_NAME", "").strip() or None
+    return os.environ.get(names.LEDGER_TABLE_NAME, "").strip() or None
 
 
 def ledger_ttl_days() -> int:
     """How long a ledger item lives after its request was accepted (DynamoDB TTL)."""
-    text = os.environ.get("LEDGER_TTL_DAYS", "").strip()
+    text = os.environ.get(names.LEDGER_TTL_DAYS, "").strip()
     try:
         return max(1, int(text)) if text else LEDGER_TTL_DAYS
     except ValueError:
@@ -71,7 +77,7 @@ def ledger_ttl_days() -> int:
 
 def state_machine_arn() -> str:
     """The workflow the API starts (the API function only)."""
-    arn = os.environ.get("STATE_MACHINE_ARN", "").strip()
+    arn = os.environ.get(names.STATE_MACHINE_ARN, "").strip()
     if not arn:
         raise ConfigurationError.of("internal", "missing environment variable(s): STATE_MACHINE_ARN")
     return arn
@@ -79,7 +85,7 @@ def state_machine_arn() -> str:
 
 def wait_table_name() -> str:
     """Where "Await agent" records its task tokens and the LiveKit webhook finds them."""
-    name = os.environ.get("WAIT_TABLE_NAME", "").strip()
+    name = os.environ.get(names.WAIT_TABLE_NAME, "").strip()
     if not name:
         raise ConfigurationError.of("internal", "missing environment variable(s): WAIT_TABLE_NAME")
     return name
@@ -92,7 +98,7 @@ def livekit_webhooks_expected() -> bool:
     (``options.webhook_backstop_s``); otherwise the wait is the poll interval. Unset means expected,
     the template's default.
     """
-    text = os.environ.get("LIVEKIT_WEBHOOKS", "").strip() or "Enabled"
+    text = os.environ.get(names.LIVEKIT_WEBHOOKS, "").strip() or "Enabled"
     if text not in ("Enabled", "Disabled"):
         raise ConfigurationError.of("internal", "LIVEKIT_WEBHOOKS must be Enabled or Disabled")
     return text == "Enabled"
@@ -138,7 +144,7 @@ LIVEKIT_TIMEOUT_S = 10.0  # livekit-api's own default
 def livekit_timeout_s() -> float:
     """How long one LiveKit call may take before it counts as unanswered (a transient error):
     ``LIVEKIT_TIMEOUT_S`` seconds, 10 by default (the chaos suite uses a fraction of a second)."""
-    text = os.environ.get("LIVEKIT_TIMEOUT_S", "").strip()
+    text = os.environ.get(names.LIVEKIT_TIMEOUT_S, "").strip()
     try:
         value = float(text) if text else LIVEKIT_TIMEOUT_S
     except ValueError:
