@@ -13,8 +13,7 @@ import pytest
 
 from clocks import VirtualClock
 from livekit_sim import LiveKitSimulator
-from local_engine import LocalApi, LocalEngine
-from local_engine.stack import translate
+from local_engine import LocalApi, LocalEngine, translate
 from tests.integration.api_helpers import a_dispatch, follow, via_handler
 from tests.integration.conftest import ROOT
 

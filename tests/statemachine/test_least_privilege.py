@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from local_engine.stack import Translated, translate
+from local_engine import Translated, translate
 
 from .actions_used import ACTIONS_USED
 from .conftest import TEMPLATE_PATH

@@ -11,7 +11,7 @@ import pytest
 from dispatch_verify.handlers import api
 from moto import mock_aws
 
-from local_engine.stack import create_table
+from local_engine import create_table
 
 from .conftest import LambdaContext, load_event
 from .fakes import FakeTime

@@ -15,7 +15,7 @@ from dispatch_verify.logic.dispatch import dispatch_agent
 from dispatch_verify.models import WorkflowState
 from moto import mock_aws
 
-from local_engine.stack import create_table
+from local_engine import create_table
 
 from .conftest import AGENT, ROOM, a_state
 from .fakes import FakeLiveKit, FakeTime

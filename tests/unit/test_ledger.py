@@ -13,7 +13,7 @@ from dispatch_verify.logic.outcome import record_outcome
 from dispatch_verify.models import Attempt, WorkflowState
 from moto import mock_aws
 
-from local_engine.stack import create_table
+from local_engine import create_table
 
 from .conftest import a_state
 from .fakes import FakeTime

@@ -87,7 +87,7 @@ def test_await_agent_runs_on_its_sample_and_records_the_token(
     from dispatch_verify.adapters.aws.waits import WaitTokens
     from dispatch_verify.handlers import await_agent
 
-    from local_engine.stack import create_table
+    from local_engine import create_table
 
     from .test_api_samples import TEMPLATE
 
