@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from livekit.protocol.agent import Job, JobStatus
 from livekit.protocol.models import ParticipantInfo
 
-from .behaviours import JOIN_DELAY_S, Behaviour, parse_behaviour
+from .behaviours import Behaviour, parse_behaviour
 from .model import AGENT_NAME_ATTRIBUTES, Dispatch, new_id
 from .world import World
 
@@ -20,6 +20,9 @@ def no_capacity_error(agent_name: str) -> str:
 
 @dataclass
 class Worker:
+    """The worker registered for one agent name. ``awake``, ``wake_at`` and ``pending`` are the
+    sleep of a ``wake`` worker; ``active_jobs`` and ``last_activity`` its idle time."""
+
     agent_name: str
     behaviour: Behaviour
     worker_id: str = field(default_factory=lambda: new_id("AW_"))
@@ -29,14 +32,12 @@ class Worker:
     active_jobs: set[str] = field(default_factory=set)
     last_activity: float = 0.0
 
-    def is_awake(self, t: float) -> bool:
-        """A woken worker stays warm while it has jobs and ``idle_s`` after its last activity."""
-        if self.awake and not self.active_jobs and t >= self.last_activity + self.behaviour.idle_s:
-            self.awake = False
-        return self.awake
-
 
 class Fleet:
+    """The workers, one per agent name. What a dispatch leads to is the behaviour's to say
+    (``behaviours.BEHAVIOURS``); the fleet offers the moves: assign, wait for a wake, a pending job,
+    a rejection, a leave."""
+
     def __init__(self, world: World, agents: dict[str, str] | None, default_behaviour: str) -> None:
         self.world = world
         self.default = parse_behaviour(default_behaviour)
@@ -58,26 +59,37 @@ class Fleet:
     def on_dispatch(self, dispatch: Dispatch, t: float) -> None:
         """Called by CreateDispatch. Jobs appear as events, so the response still shows none."""
         worker = self.worker(dispatch.agent_name)
-        kind = worker.behaviour.kind
-        if kind == "none":
-            return
-        if kind == "never":
-            self.world.schedule(t, lambda at: self._job_if_live(dispatch, at, JobStatus.JS_PENDING))
-        elif kind == "reject":
-            self.world.schedule(t, lambda at: self._reject(dispatch, at))
-        elif kind in ("warm", "leave") or (kind == "wake" and worker.is_awake(t)):
-            self.world.schedule(t, lambda at: self._assign(worker, dispatch, at, at + JOIN_DELAY_S))
-        else:  # asleep: the first dispatch wakes it, later ones wait for the same wake
-            worker.pending.append(dispatch.id)
-            if worker.wake_at is None:
-                worker.wake_at = t + worker.behaviour.seconds
-                self.world.schedule(worker.wake_at, lambda at: self._wake(worker, at))
+        worker.behaviour.spec.on_dispatch(self, worker, dispatch, t)
 
     def on_job_end(self, job: Job, t: float) -> None:
         worker = self.workers.get(job.agent_name)
         if worker is not None and job.id in worker.active_jobs:
             worker.active_jobs.discard(job.id)
             worker.last_activity = t
+
+    # -- the moves a behaviour makes ----------------------------------------------------------
+    def assign(self, worker: Worker, dispatch: Dispatch, t: float, join_delay_s: float) -> None:
+        """At ``t`` the dispatch gets a running job of ``worker``; its agent joins ``join_delay_s`` later."""
+        self.world.schedule(t, lambda at: self._assign(worker, dispatch, at, at + join_delay_s))
+
+    def wait_for_wake(self, worker: Worker, dispatch: Dispatch, wake_at: float) -> None:
+        """The dispatch waits for the worker's wake: at ``wake_at`` unless one is due already."""
+        worker.pending.append(dispatch.id)
+        if worker.wake_at is None:
+            worker.wake_at = wake_at
+            self.world.schedule(wake_at, lambda at: self._wake(worker, at))
+
+    def pending_job(self, dispatch: Dispatch, t: float) -> None:
+        """At ``t`` the dispatch gets a job that stays JS_PENDING."""
+        self.world.schedule(t, lambda at: self._job_if_live(dispatch, at, JobStatus.JS_PENDING))
+
+    def reject(self, dispatch: Dispatch, t: float) -> None:
+        """At ``t`` the dispatch gets a job that failed for capacity."""
+        self.world.schedule(t, lambda at: self._reject(dispatch, at))
+
+    def leave(self, job: Job, room: str, sid: str, at: float) -> None:
+        """At ``at`` the job's agent (participant ``sid``) leaves ``room``; its job fails."""
+        self.world.schedule(at, lambda now: self._leave(job, room, sid, now))
 
     # -- events -----------------------------------------------------------------------------
     def _job_if_live(self, dispatch: Dispatch, t: float, status: int, **kw: str) -> Job | None:
@@ -126,11 +138,7 @@ class Fleet:
         )
         self.world.join(dispatch.room, info, t)
         job.state.updated_at = round(t * 1e9)
-        if worker.behaviour.kind == "leave":
-            sid = info.sid
-            self.world.schedule(
-                t + worker.behaviour.seconds, lambda at: self._leave(job, dispatch.room, sid, at)
-            )
+        worker.behaviour.spec.on_join(self, worker, job, dispatch.room, info.sid, t)
 
     def _leave(self, job: Job, room: str, sid: str, t: float) -> None:
         state = self.world.rooms.get(room)
