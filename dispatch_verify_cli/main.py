@@ -20,8 +20,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dispatch_verify.models import MAX_RINGING_TIMEOUT_S, Options, SipRequest
+
 from clocks import RealClock
 from dispatch_verify_cli import progress
+from livekit_sim import BEHAVIOURS, behaviour_help
 
 if TYPE_CHECKING:
     from livekit_sim import LiveKitSimulator
@@ -145,13 +148,18 @@ def execute(
     return outcome_of(result)
 
 
+def execution_budget_s(options: dict[str, Any] | None = None) -> float:
+    """How long to wait for an execution with these workflow options (the models' defaults for
+    those not given): each attempt's join timeout and a webhook backstop's slack, plus a minute."""
+    given = Options.model_construct(**(options or {}))  # the workflow validates them, not this
+    return (given.join_timeout_s + given.webhook_backstop_s) * given.max_attempts + 60
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     livekit = livekit_from_env()
     payload = workflow_input(args)
-    options = payload["options"]
-    budget = (options.get("join_timeout_s", 45) + 30) * options.get("max_attempts", 3) + 60
     name = args.request_id or f"run-{uuid.uuid4().hex[:12]}"
-    outcome = execute(livekit, payload, name=name, timeout_s=budget)
+    outcome = execute(livekit, payload, name=name, timeout_s=execution_budget_s(payload["options"]))
     if args.json:
         print(json.dumps(outcome, separators=(",", ":")))
     else:
@@ -166,7 +174,7 @@ def heartbeat_parameters(agent_name: str) -> dict[str, str]:
 
 def cmd_heartbeat(args: argparse.Namespace) -> int:
     name = f"local-{uuid.uuid4().hex[:12]}"
-    budget = (45 + 30) * 3 + 60  # the default options: three attempts of 45 s
+    budget = execution_budget_s()  # the schedule's input leaves the options at their defaults
     if any(os.environ.get(env) for env in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")):
         livekit = livekit_from_env()
         if not args.agent_name:
@@ -382,14 +390,29 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--room", required=True)
     run.add_argument("--agent-name", required=True)
     run.add_argument("--metadata", help="JSON passed to the agent")
-    run.add_argument("--join-timeout", type=_positive_int, help="seconds to wait per dispatch (45)")
-    run.add_argument("--poll-interval", type=_positive_int, help="seconds between checks (3)")
-    run.add_argument("--max-attempts", type=_positive_int, help="dispatches before escalating (3)")
+    # Left unset, an option is the workflow's own default (its models), which the help shows.
+    defaults = Options.model_construct()
+    run.add_argument(
+        "--join-timeout",
+        type=_positive_int,
+        help=f"seconds to wait per dispatch ({defaults.join_timeout_s})",
+    )
+    run.add_argument(
+        "--poll-interval", type=_positive_int, help=f"seconds between checks ({defaults.poll_interval_s})"
+    )
+    run.add_argument(
+        "--max-attempts", type=_positive_int, help=f"dispatches before escalating ({defaults.max_attempts})"
+    )
     run.add_argument("--request-id", help="execution name / request id (default: random)")
     run.add_argument("--call-to", metavar="NUMBER", help="once verified, dial NUMBER into the room (SIP)")
     run.add_argument("--sip-trunk", metavar="ID", help="outbound SIP trunk for --call-to")
     run.add_argument("--callee-identity", default="callee", help="the callee's participant identity (callee)")
-    run.add_argument("--ringing-timeout", type=_positive_int, help="seconds the call rings (30, max 40)")
+    ringing = SipRequest.model_fields["ringing_timeout_s"].default
+    run.add_argument(
+        "--ringing-timeout",
+        type=_positive_int,
+        help=f"seconds the call rings ({ringing}, max {MAX_RINGING_TIMEOUT_S})",
+    )
     run.add_argument("--json", action="store_true", help="print the outcome as one JSON line on stdout")
     run.set_defaults(func=cmd_run)
 
@@ -404,7 +427,12 @@ def parser() -> argparse.ArgumentParser:
     heartbeat.add_argument("--json", action="store_true", help="print the outcome as one JSON line on stdout")
     heartbeat.set_defaults(func=cmd_heartbeat)
 
-    sim = sub.add_parser("sim", help="serve the LiveKit simulator on 127.0.0.1 until interrupted")
+    sim = sub.add_parser(
+        "sim",
+        help="serve the LiveKit simulator on 127.0.0.1 until interrupted",
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # the epilog's table as written
+        epilog=f"agent behaviours (--agent NAME=BEHAVIOUR):\n{behaviour_help()}",
+    )
     sim.add_argument("--port", type=int, default=7880)
     sim.add_argument("--api-key", default="devkey")
     sim.add_argument("--api-secret", default="secret")
@@ -412,7 +440,7 @@ def parser() -> argparse.ArgumentParser:
         "--agent",
         action="append",
         metavar="NAME=BEHAVIOUR",
-        help="warm | wake:S | never | none | reject | leave:S (repeatable)",
+        help=f"{' | '.join(kind.usage for kind in BEHAVIOURS.values())} (repeatable; described below)",
     )
     sim.add_argument(
         "--no-auto-create", action="store_true", help="dispatch to a missing room answers not_found"
