@@ -24,7 +24,7 @@ from dispatch_verify.models import MAX_RINGING_TIMEOUT_S, Options, SipRequest
 
 from clocks import RealClock
 from dispatch_verify_cli import progress
-from livekit_sim import BEHAVIOURS, behaviour_help
+from livekit_sim import ANSWERS, BEHAVIOURS, behaviour_help
 
 if TYPE_CHECKING:
     from livekit_sim import LiveKitSimulator
@@ -118,8 +118,7 @@ def execute(
     """Run one execution on the local engine (``payload`` None: the input the stack's heartbeat
     schedule sends); an embedded ``sim`` sends its webhooks to the API function's ``POST
     /livekit/webhook``, as a LiveKit project configured with the stack's URL does."""
-    from local_engine import LocalApi, LocalEngine
-    from local_engine.stack import TemplateRefused
+    from local_engine import LocalApi, LocalEngine, TemplateRefused
 
     clock = RealClock()
     # Only the embedded simulator can reach this machine with webhooks: against any other server the
@@ -449,7 +448,7 @@ def parser() -> argparse.ArgumentParser:
         "--sip",
         action="append",
         metavar="NUMBER=ANSWER",
-        help="how a dialled number answers: answer | busy | noanswer | decline (repeatable; default answer)",
+        help=f"how a dialled number answers: {' | '.join(ANSWERS)} (repeatable; default {ANSWERS[0]})",
     )
     sim.add_argument(
         "--sip-trunk",

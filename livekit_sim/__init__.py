@@ -8,11 +8,13 @@
 from .behaviours import BEHAVIOURS, Behaviour, BehaviourKind, behaviour_help, parse_behaviour
 from .errors import TWIRP_STATUS, TwirpError
 from .simulator import LiveKitSimulator
-from .sip import parse_answer
-from .webhooks import WebhookRecord, check_share, check_url, signed_headers
+from .sip import ANSWERS, DEFAULT_TRUNK, parse_answer
+from .webhooks import WebhookRecord, check_share, check_url, event_body, signed_headers
 
 __all__ = [
+    "ANSWERS",
     "BEHAVIOURS",
+    "DEFAULT_TRUNK",
     "TWIRP_STATUS",
     "Behaviour",
     "BehaviourKind",
@@ -22,6 +24,7 @@ __all__ = [
     "behaviour_help",
     "check_share",
     "check_url",
+    "event_body",
     "parse_answer",
     "parse_behaviour",
     "signed_headers",

@@ -14,8 +14,7 @@ from livekit.api import sip_service
 from livekit.protocol.models import ParticipantInfo
 
 from clocks import VirtualClock
-from livekit_sim import LiveKitSimulator
-from livekit_sim.sip import DEFAULT_TRUNK
+from livekit_sim import DEFAULT_TRUNK, LiveKitSimulator
 from local_engine import ExecutionResult, LocalEngine
 from tests.integration.conftest import escalation_of, request
 

@@ -13,8 +13,7 @@ import boto3
 import pytest
 from livekit.protocol.models import ParticipantInfo, Room
 
-from livekit_sim import LiveKitSimulator
-from livekit_sim.webhooks import event_body, signed_headers
+from livekit_sim import LiveKitSimulator, event_body, signed_headers
 from local_engine import WEBHOOK_PATH, LocalApi, LocalEngine, proxy_event
 
 AGENT = "sleepy-agent"

@@ -87,7 +87,7 @@ def test_the_webhook_sample_freshly_signed_is_accepted(
 ) -> None:
     # Given the webhook sample's body signed now (what `sam local invoke` needs: see README), and the
     # wait table from the template
-    from livekit_sim.webhooks import signed_headers
+    from livekit_sim import signed_headers
 
     monkeypatch.setenv("WAIT_TABLE_NAME", create_table(TEMPLATE, boto3.Session(), "WaitTokenTable"))
     event = load_event("api_livekit_webhook")
