@@ -11,13 +11,37 @@ from __future__ import annotations
 import math
 import textwrap
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from livekit.protocol.agent import Job
 
-    from .agents import Fleet, Worker
     from .model import Dispatch
+
+
+class Worker(Protocol):
+    """What a behaviour reads and keeps of the worker of its agent name (agents.Worker is one)."""
+
+    behaviour: Behaviour
+    awake: bool
+    active_jobs: set[str]
+    last_activity: float
+
+
+class Fleet(Protocol):
+    """The moves a behaviour makes with a dispatch (agents.Fleet makes them). Protocols, so that this
+    module does not import agents.py, which imports it."""
+
+    def assign(self, worker: Worker, dispatch: Dispatch, t: float, join_delay_s: float) -> None: ...
+
+    def wait_for_wake(self, worker: Worker, dispatch: Dispatch, wake_at: float) -> None: ...
+
+    def pending_job(self, dispatch: Dispatch, t: float) -> None: ...
+
+    def reject(self, dispatch: Dispatch, t: float) -> None: ...
+
+    def leave(self, job: Job, room: str, sid: str, at: float) -> None: ...
+
 
 JOIN_DELAY_S = 0.3  # a warm worker's agent joins this long after the dispatch
 DEFAULT_IDLE_S = 600.0  # a woken worker stays warm this long after its last job

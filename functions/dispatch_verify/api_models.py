@@ -6,7 +6,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from dispatch_verify.adapters.aws.ledger import AttemptRecord, Status
 from dispatch_verify.errors import Cause
 from dispatch_verify.models import (
     MAX_METADATA_BYTES,
@@ -16,6 +15,7 @@ from dispatch_verify.models import (
     SipDetail,
     SipRequest,
 )
+from dispatch_verify.ports.ledger import AttemptRecord, Status
 
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 

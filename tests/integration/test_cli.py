@@ -18,7 +18,7 @@ from dispatch_verify.models import MAX_RINGING_TIMEOUT_S, Options, SipRequest
 from livekit import api
 
 from clocks import RealClock
-from dispatch_verify_cli.main import execution_budget_s, main
+from dispatch_verify_cli import execution_budget_s, main
 from livekit_sim import BEHAVIOURS, LiveKitSimulator
 
 CLI = [sys.executable, "-m", "dispatch_verify_cli"]

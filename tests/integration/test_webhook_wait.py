@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from clocks import VirtualClock
-from dispatch_verify_cli.progress import describe
+from dispatch_verify_cli import describe
 from livekit_sim import LiveKitSimulator
 from local_engine import ExecutionResult, LocalApi, LocalEngine
 from tests.integration.conftest import dispatch_landing_late, request

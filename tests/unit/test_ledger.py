@@ -8,9 +8,10 @@ from pathlib import Path
 import boto3
 import pytest
 from dispatch_verify.adapters.aws import ledger
-from dispatch_verify.adapters.aws.ledger import Ledger, LedgerConflict, LedgerItem
+from dispatch_verify.adapters.aws.ledger import Ledger
 from dispatch_verify.logic.outcome import record_outcome
 from dispatch_verify.models import Attempt, WorkflowState
+from dispatch_verify.ports.ledger import LedgerConflict, LedgerItem
 from moto import mock_aws
 
 from local_engine import create_table

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from dispatch_verify import clock
-from dispatch_verify.adapters.aws.waits import WaitTokens
 from dispatch_verify.errors import DispatchVerifyError
 from dispatch_verify.logic.participants import find_agent
 from dispatch_verify.models import WorkflowState
 from dispatch_verify.observability import logger
 from dispatch_verify.ports.livekit import LiveKitPort
+from dispatch_verify.ports.waits import WaitRegistry
 
 AwaitResult = Literal["awaiting", "already_joined"]
 
@@ -20,7 +20,7 @@ def await_agent(
     state: WorkflowState,
     task_token: str,
     port: LiveKitPort,
-    tokens: WaitTokens,
+    tokens: WaitRegistry,
     resume: Callable[[str, dict[str, Any]], bool],
 ) -> AwaitResult:
     """Record the token (a failure raises: the state machine falls back to a plain Wait), then look.

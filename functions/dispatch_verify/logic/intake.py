@@ -14,9 +14,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from dispatch_verify.adapters.aws.ledger import Ledger, LedgerConflict, LedgerItem, Status, outcome_values
 from dispatch_verify.models import FROM_STATE, DispatchRequest, EscalationBundle, Outcome
 from dispatch_verify.observability import logger
+from dispatch_verify.ports.ledger import LedgerConflict, LedgerItem, LedgerPort, Status, outcome_values
 
 
 class Executions(Protocol):
@@ -69,7 +69,7 @@ def legacy_body_hash(request: DispatchRequest, idempotency_key: str | None) -> s
 def accept_dispatch(
     request: DispatchRequest,
     idempotency_key: str | None,
-    ledger: Ledger,
+    ledger: LedgerPort,
     executions: Executions,
     *,
     sent: dict[str, Any],
@@ -105,7 +105,7 @@ def accept_dispatch(
     return Accepted(item=item.model_copy(update={"execution_arn": arn}), repeated=repeated)
 
 
-def dispatch_status(request_id: str, ledger: Ledger, executions: Executions) -> LedgerItem | None:
+def dispatch_status(request_id: str, ledger: LedgerPort, executions: Executions) -> LedgerItem | None:
     """The ledger item; one still ``running`` is checked against its execution and repaired."""
     item = ledger.get(request_id)
     if item is None or item.status != "running" or not item.execution_arn:

@@ -14,62 +14,23 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch_verify import clock, config
 from dispatch_verify.adapters.aws import clients as aws
-from dispatch_verify.errors import Cause
-from dispatch_verify.models import JobSeen, Outcome, ParticipantSeen, SipDetail, WorkflowState
+from dispatch_verify.models import Outcome, WorkflowState
 from dispatch_verify.observability import logger
+from dispatch_verify.ports.ledger import (
+    LedgerConflict,
+    LedgerItem,
+    attempt_record,
+    final_values,
+)
 
-Status = Literal["running", "verified", "escalated"]
 _SERIALIZER, _DESERIALIZER = TypeSerializer(), TypeDeserializer()
-
-
-class AttemptRecord(BaseModel):
-    """One dispatch of the request, as the ledger shows it: its id, LiveKit's UTC creation time, and
-    what the checks saw of its jobs."""
-
-    model_config = ConfigDict(extra="ignore")
-    dispatch_id: str
-    created_at: str
-    deleted: bool = False
-    checks: int = 0
-    job_states: list[JobSeen] = Field(default_factory=list)
-
-
-class LedgerItem(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    request_id: str
-    status: Status = "running"
-    room: str = ""
-    agent_name: str = ""
-    kind: str = "request"
-    body_sha256: str | None = None  # the canonical body the API accepted (409 on a different one)
-    execution_arn: str | None = None
-    accepted_at: str | None = None
-    updated_at: str | None = None
-    attempts: list[AttemptRecord] = Field(default_factory=list)
-    participants: list[ParticipantSeen] = Field(default_factory=list)  # at the last check
-    agent_identity: str | None = None
-    dispatch_id: str | None = None
-    join_latency_s: float | None = None
-    cause: Cause | None = None
-    sip: SipDetail | None = None  # the call's end, when one was requested (number masked)
-    finished_at: str | None = None
-    expires_at: int | None = None
-
-
-class LedgerConflict(Exception):
-    """The conditional put found an item: the request id is already taken."""
-
-    def __init__(self, existing: LedgerItem) -> None:
-        super().__init__(existing.request_id)
-        self.existing = existing
 
 
 class Ledger:
@@ -131,7 +92,7 @@ class Ledger:
     def progress(self, state: WorkflowState) -> None:
         """The attempts and the last participants seen, while the request is still running."""
         values: dict[str, Any] = {
-            "attempts": [_attempt(a) for a in state.attempts],
+            "attempts": [attempt_record(a) for a in state.attempts],
             "participants": [
                 p.model_dump(mode="json") for p in (state.check.participants if state.check else [])
             ],
@@ -139,10 +100,10 @@ class Ledger:
         self._upsert(state, values)
 
     def finish(self, state: WorkflowState, outcome: Outcome) -> None:
-        self._upsert(state, _final(outcome, [_attempt(a) for a in state.attempts]), final=True)
+        self._upsert(state, final_values(outcome, [attempt_record(a) for a in state.attempts]), final=True)
 
     def finish_from_execution(self, request_id: str, outcome: dict[str, Any]) -> None:
-        """The API's repair of an item whose final write was lost (``outcome``: see ``_final``)."""
+        """The API's repair of an item whose final write was lost (``outcome``: see ``final_values``)."""
         self._update(request_id, outcome, only_while_running=True)
 
     def _upsert(self, state: WorkflowState, values: dict[str, Any], *, final: bool = False) -> None:
@@ -221,34 +182,6 @@ def _best_effort(what: str, state: WorkflowState, write: Any) -> None:
     except (ClientError, BotoCoreError) as exc:
         # The execution keeps the outcome and the API repairs the item on read: log, do not fail.
         logger.error("ledger write failed", extra={"ledger_write": what, "error": str(exc)})
-
-
-def outcome_values(outcome: Outcome) -> dict[str, Any]:
-    return _final(outcome, None)
-
-
-def ledger_status(outcome: Outcome) -> Status:
-    """Verified (whatever followed the verification, e.g. a dial) or escalated."""
-    return "escalated" if outcome.status == "escalated" else "verified"
-
-
-def _final(outcome: Outcome, attempts: list[dict[str, Any]] | None) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "status": ledger_status(outcome),
-        "cause": outcome.cause,
-        "agent_identity": outcome.agent_identity,
-        "dispatch_id": outcome.dispatch_id,
-        "join_latency_s": outcome.join_latency_s,
-        "sip": outcome.sip.model_dump(mode="json") if outcome.sip else None,
-        "finished_at": outcome.finished_at,
-    }
-    if attempts is not None:
-        values["attempts"] = attempts
-    return values
-
-
-def _attempt(attempt: Any) -> dict[str, Any]:
-    return AttemptRecord.model_validate(attempt.model_dump(mode="json")).model_dump(mode="json")
 
 
 def _expiry(now: float) -> int:
