@@ -155,8 +155,9 @@ def execution_budget_s(options: dict[str, Any] | None = None) -> float:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    livekit = livekit_from_env()
     payload = workflow_input(args)
+    refuse_over_history_budget(payload["options"])
+    livekit = livekit_from_env()
     name = args.request_id or f"run-{uuid.uuid4().hex[:12]}"
     outcome = execute(livekit, payload, name=name, timeout_s=execution_budget_s(payload["options"]))
     if args.json:
@@ -164,6 +165,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         print(json.dumps(outcome, indent=2))
     return EXIT_VERIFIED if outcome["status"] != "escalated" else EXIT_ESCALATED
+
+
+def refuse_over_history_budget(options: dict[str, Any]) -> None:
+    """The workflow would refuse these options (invalid_request, an escalation): say so before it runs.
+    `run` polls (no webhooks reach this machine), so the poll interval is the wait."""
+    from dispatch_verify.logic.history import over_budget
+    from dispatch_verify.models import Options
+
+    try:
+        parsed = Options.model_validate(options)
+    except ValueError:
+        return  # out of range: the workflow names the field
+    flags = {
+        "join_timeout_s": "--join-timeout",
+        "poll_interval_s": "--poll-interval",
+        "max_attempts": "--max-attempts",
+    }
+    refusal = over_budget(parsed, webhooks=False, name=flags.__getitem__)
+    if refusal is not None:
+        raise UsageError(refusal)
 
 
 def heartbeat_parameters(agent_name: str) -> dict[str, str]:

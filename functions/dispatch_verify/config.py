@@ -104,6 +104,11 @@ def livekit_webhooks_expected() -> bool:
     return text == "Enabled"
 
 
+def livekit_webhooks_if_known() -> bool | None:
+    """``livekit_webhooks_expected`` where this function is told (LIVEKIT_WEBHOOKS set), else None."""
+    return livekit_webhooks_expected() if os.environ.get(names.LIVEKIT_WEBHOOKS, "").strip() else None
+
+
 def clear_cache() -> None:
     """Forget cached secrets (tests, and a local engine that rotates credentials between runs)."""
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # untyped upstream

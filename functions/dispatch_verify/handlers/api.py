@@ -38,7 +38,12 @@ from dispatch_verify.api_models import (
     WebhookAck,
 )
 from dispatch_verify.errors import ConfigurationError
-from dispatch_verify.logic.intake import IdempotencyConflict, accept_dispatch, dispatch_status
+from dispatch_verify.logic.intake import (
+    IdempotencyConflict,
+    OverHistoryBudget,
+    accept_dispatch,
+    dispatch_status,
+)
 from dispatch_verify.observability import logger, tracer
 
 MAX_BODY_BYTES = 100 * 1024
@@ -87,6 +92,12 @@ def create_dispatch(body: DispatchCreate) -> Response[dict[str, Any]]:
         )
     except IdempotencyConflict:
         return _error(HTTPStatus.CONFLICT, "idempotency_key was already used with a different body")
+    except OverHistoryBudget as exc:
+        problems = [
+            FieldProblem(field=f"options.{name}", type="history_budget", message=str(exc))
+            for name in ("join_timeout_s", "max_attempts")
+        ]
+        return _error(HTTPStatus.UNPROCESSABLE_ENTITY, "the options do not fit an execution", problems)
     url = _status_url(accepted.item.request_id)
     answer = DispatchAccepted(
         request_id=accepted.item.request_id, status=accepted.item.status, status_url=url

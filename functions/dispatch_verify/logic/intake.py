@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from dispatch_verify import config
+from dispatch_verify.logic.history import over_budget
 from dispatch_verify.models import FROM_STATE, DispatchRequest, EscalationBundle, Outcome
 from dispatch_verify.observability import logger
 from dispatch_verify.ports.ledger import LedgerConflict, LedgerItem, LedgerPort, Status, outcome_values
@@ -33,6 +35,10 @@ class Executions(Protocol):
 
 class IdempotencyConflict(Exception):
     """The idempotency key was used before with a different body."""
+
+
+class OverHistoryBudget(Exception):
+    """The options allow more history than an execution may have (the message names them)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,9 @@ def accept_dispatch(
     sent: dict[str, Any],
 ) -> Accepted:
     """Accept ``request`` (the workflow input made of ``sent``, the caller's given fields)."""
+    refusal = over_budget(request.options, config.livekit_webhooks_if_known())
+    if refusal is not None:
+        raise OverHistoryBudget(refusal)
     request_id = request_id_for(idempotency_key)
     request = request.model_copy(update={"request_id": request_id})
     digest = body_hash(sent, idempotency_key)

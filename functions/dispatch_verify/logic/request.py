@@ -6,9 +6,10 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from dispatch_verify import clock
+from dispatch_verify import clock, config
 from dispatch_verify.errors import ErrorDetail, InvalidRequestError
 from dispatch_verify.logic.heartbeat import heartbeat_room, with_heartbeat_defaults
+from dispatch_verify.logic.history import over_budget
 from dispatch_verify.models import (
     FROM_STATE,
     DispatchRequest,
@@ -29,6 +30,9 @@ def prepare_request(raw: Any, execution_name: str) -> WorkflowState:
         request = DispatchRequest.model_validate(with_heartbeat_defaults(raw, execution_name))
     except ValidationError as exc:
         raise InvalidRequestError.of("invalid_request", f"invalid request: {describe(exc)}") from exc
+    refusal = over_budget(request.options, config.livekit_webhooks_if_known())
+    if refusal is not None:
+        raise InvalidRequestError.of("invalid_request", f"invalid request: {refusal}")
     if request.request_id is None:
         request = request.model_copy(update={"request_id": execution_name})
     return WorkflowState(request=request, started_at=clock.iso_utc(clock.now()))
