@@ -20,6 +20,7 @@ from dispatch_verify.errors import Cause, ErrorDetail
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]+$")
 MAX_METADATA_BYTES = 64 * 1024
 MAX_RINGING_TIMEOUT_S = 40
+MAX_PARTICIPANTS_SEEN = 20  # participants a check keeps by name (the state has 256 KB in all)
 
 
 # What the Choice state routes on after "Check participants" and "Re-dispatch agent".
@@ -155,7 +156,11 @@ class Check(_Strict):
     next: Next
     cause: Cause | None = None  # set when next == "escalate" (and as the reason for "redispatch")
     checked_at: str
+    # At most MAX_PARTICIPANTS_SEEN of them (agents first): a crowded room must not push the state
+    # past Step Functions' 256 KB; the totals count them all.
     participants: list[ParticipantSeen] = Field(default_factory=list)
+    participants_total: int = 0
+    participants_by_kind: dict[str, int] = Field(default_factory=dict)
     agent_identity: str | None = None
     agent_joined_at: str | None = None
     agent_joined_at_epoch: float | None = None
@@ -222,7 +227,9 @@ class EscalationBundle(_Strict):
     attempts: int
     dispatches: list[dict[str, str]]  # [{"dispatch_id", "created_at"}]
     job_states: list[JobSeen]
-    participants: list[ParticipantSeen]  # the last participant list seen
+    participants: list[ParticipantSeen]  # the last participant list seen, capped as in Check
+    participants_total: int = 0
+    participants_by_kind: dict[str, int] = Field(default_factory=dict)
     last_error: ErrorDetail | None = None
     started_at: str
     escalated_at: str

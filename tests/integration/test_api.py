@@ -213,3 +213,33 @@ def test_a_retry_of_a_request_accepted_before_the_hash_covered_only_what_was_sen
     # Then it is the same request, not a 409
     assert (again.status, again.body["request_id"]) == (202, first.body["request_id"])
     assert len(executions(engine)) == 1
+
+
+def test_a_key_reused_after_its_ledger_item_expired_never_reports_another_requests_outcome(
+    api: LocalApi, sim: LiveKitSimulator, engine: LocalEngine
+) -> None:
+    # Given a verified request whose ledger item has expired (30 days) while Step Functions still keeps
+    # its execution name (90 days)
+    sim.set_agent("fast-agent", "warm")
+    payload = a_dispatch("api-room-10", "fast-agent", idempotency_key="room-10")
+    first = post(api, payload)
+    follow(lambda: get(api, first.body["request_id"]))
+    table = engine.function("DispatchApiFunction").environment["LEDGER_TABLE_NAME"]
+    dynamodb = boto3.client("dynamodb", region_name=engine.region)
+    dynamodb.delete_item(TableName=table, Key={"request_id": {"S": first.body["request_id"]}})
+
+    # When the key comes back with another room and agent
+    other = post(api, a_dispatch("another-room", "other-agent", idempotency_key="room-10"))
+
+    # Then it is a conflict, nothing starts and no item is left claiming the request
+    assert other.status == 409
+    assert len(executions(engine)) == 1
+    assert "Item" not in dynamodb.get_item(
+        TableName=table, Key={"request_id": {"S": first.body["request_id"]}}
+    )
+
+    # And the same body again is the same request, followed to its own outcome
+    again = post(api, payload)
+    assert (again.status, again.body["request_id"]) == (202, first.body["request_id"])
+    assert follow(lambda: get(api, first.body["request_id"])).body["status"] == "verified"
+    assert len(executions(engine)) == 1

@@ -201,16 +201,9 @@ def test_participants_seen_are_recorded_as_evidence(livekit: FakeLiveKit, now: F
     # When the participants are checked
     check = check_participants(state, livekit).check
 
-    # Then both are recorded with kind, agent name, state and join time
+    # Then both are recorded with kind, agent name, state and join time, agents first, and counted
     assert check is not None
     assert [p.model_dump() for p in check.participants] == [
-        {
-            "identity": "sip-caller",
-            "kind": "SIP",
-            "agent_name": None,
-            "state": "ACTIVE",
-            "joined_at": iso_utc(now()),
-        },
         {
             "identity": "agent-x",
             "kind": "AGENT",
@@ -218,7 +211,15 @@ def test_participants_seen_are_recorded_as_evidence(livekit: FakeLiveKit, now: F
             "state": "JOINED",
             "joined_at": iso_utc(now()),
         },
+        {
+            "identity": "sip-caller",
+            "kind": "SIP",
+            "agent_name": None,
+            "state": "ACTIVE",
+            "joined_at": iso_utc(now()),
+        },
     ]
+    assert (check.participants_total, check.participants_by_kind) == (2, {"SIP": 1, "AGENT": 1})
 
 
 def test_room_that_closed_during_the_wait_is_a_permanent_room_missing(livekit: FakeLiveKit) -> None:

@@ -40,7 +40,7 @@ def check_participants(state: WorkflowState, port: LiveKitPort, *, webhooks: boo
         next="wait" if cause is None else _next_after_stale(state),
         cause=cause,
         checked_at=clock.iso_utc(now),
-        participants=seen(participants),
+        **seen(participants),
     )
     state.wait_s = wait_seconds(state, now, webhooks=webhooks) if cause is None else None
     return state

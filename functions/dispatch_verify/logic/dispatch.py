@@ -54,9 +54,7 @@ def redispatch_agent(state: WorkflowState, port: LiveKitPort, *, webhooks: bool 
         logger.info("stale dispatch deleted", extra={"stale_dispatch_id": stale.dispatch_id, "found": found})
     state.attempts.append(_new_attempt(state, port))
     cause = state.check.cause if state.check else None
-    state.check = Check(
-        next="wait", cause=cause, checked_at=clock.iso_utc(now), participants=seen(participants)
-    )
+    state.check = Check(next="wait", cause=cause, checked_at=clock.iso_utc(now), **seen(participants))
     state.wait_s = wait_seconds(state, clock.now(), webhooks=webhooks)
     return state
 

@@ -35,6 +35,8 @@ def escalation_bundle(state: WorkflowState) -> EscalationBundle:
         dispatches=[{"dispatch_id": a.dispatch_id, "created_at": a.created_at} for a in state.attempts],
         job_states=[job for attempt in state.attempts for job in attempt.job_states],
         participants=state.check.participants if state.check else [],
+        participants_total=state.check.participants_total if state.check else 0,
+        participants_by_kind=state.check.participants_by_kind if state.check else {},
         last_error=state.last_error,
         started_at=state.started_at,
         escalated_at=clock.iso_utc(clock.now()),

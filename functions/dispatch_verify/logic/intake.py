@@ -12,25 +12,14 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from dispatch_verify import config
 from dispatch_verify.logic.history import over_budget
 from dispatch_verify.models import FROM_STATE, DispatchRequest, EscalationBundle, Outcome
 from dispatch_verify.observability import logger
+from dispatch_verify.ports.executions import ExecutionExists, Executions
 from dispatch_verify.ports.ledger import LedgerConflict, LedgerItem, LedgerPort, Status, outcome_values
-
-
-class Executions(Protocol):
-    """The part of Step Functions the API uses."""
-
-    def start(self, name: str, payload: dict[str, Any]) -> str:
-        """Start an execution named ``name``; return its ARN (also when it already exists)."""
-        ...
-
-    def describe(self, execution_arn: str) -> dict[str, Any]:
-        """DescribeExecution's answer (``status``, ``output``, ``error``, ``cause``)."""
-        ...
 
 
 class IdempotencyConflict(Exception):
@@ -106,12 +95,28 @@ def accept_dispatch(
         # The first request was accepted but its start was lost: start it now (same name, same input).
     try:
         arn = executions.start(request_id, request.model_dump(mode="json"))
+    except ExecutionExists as exists:
+        # The ledger item expired (30 days) while Step Functions still keeps the name (90): the
+        # execution is this request's only if it was started with this request's input.
+        if not same_request(exists.existing_input, request):
+            if not repeated:
+                ledger.forget(request_id)
+            raise IdempotencyConflict(request_id) from exists
+        arn = exists.execution_arn
     except Exception:
         if not repeated:
             ledger.forget(request_id)
         raise
     ledger.started(request_id, arn)
     return Accepted(item=item.model_copy(update={"execution_arn": arn}), repeated=repeated)
+
+
+def same_request(existing_input: str, request: DispatchRequest) -> bool:
+    """Whether an execution's input is ``request`` (read as this version reads a stored input)."""
+    try:
+        return DispatchRequest.from_state(json.loads(existing_input)) == request
+    except ValueError:
+        return False
 
 
 def dispatch_status(request_id: str, ledger: LedgerPort, executions: Executions) -> LedgerItem | None:

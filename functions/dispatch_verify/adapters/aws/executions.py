@@ -1,5 +1,5 @@
-"""Step Functions executions as the API uses them (``logic.intake.Executions``): start one by name, and
-describe one."""
+"""Step Functions executions as the API uses them (``ports.executions.Executions``): start one by name,
+and describe one."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from dispatch_verify.adapters.aws import clients as aws
+from dispatch_verify.ports.executions import ExecutionExists
 
 
 class StepFunctionsExecutions:
@@ -20,8 +21,9 @@ class StepFunctionsExecutions:
                 stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload)
             )
         except self._client.exceptions.ExecutionAlreadyExists:
-            # Step Functions' own idempotency: this name ran (or runs) already; it is ours.
-            return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+            # The name ran (or runs) already: whose request it was is the caller's to judge.
+            arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+            raise ExecutionExists(arn, str(self.describe(arn).get("input") or "")) from None
         return str(started["executionArn"])
 
     def describe(self, execution_arn: str) -> dict[str, Any]:
