@@ -6,6 +6,27 @@ enforced by moto (local_engine/credentials.py), bridges
 moto's Lambda invokes and waits to the handlers and the shared clock (local_engine/moto_bridge.py), and
 keeps what the handlers print. Everything it changes (environment, sys.path, sys.stdout/stderr,
 logging streams, the steps' clock, moto's internals) is restored on exit.
+
+It refuses what AWS refuses, with AWS's error (the numbers are in local_engine/moto_bridge.py):
+
+- a state's input after Parameters, its output, or a task's result over 256 KB (262,144 bytes of
+  UTF-8 JSON): the execution fails with ``States.DataLimitExceeded``, which neither a Retrier nor a
+  Catcher on ``States.ALL`` matches (only one that names it); ``States.ALL`` skips ``States.Runtime``
+  too;
+- a history of 25,000 events: the execution fails with ``States.Runtime``, "The execution reached the
+  maximum number of history events (25000).", as its 25,000th event (``history_event_limit`` lowers
+  the number for a spec);
+- an execution name used on the state machine in the last 90 days (of the engine's clock) after its
+  execution closed, or a running one's with another input: ``ExecutionAlreadyExists`` (the same name
+  and input while it runs returns that execution);
+- a Lambda invoke over 6,291,456 bytes: ``RequestEntityTooLargeException`` (413); a response over
+  6,291,556 bytes: a function error ``Function.ResponseSizeTooLarge``, which is the task's error;
+- an SNS message over 262,144 bytes: ``InvalidParameter`` "Invalid parameter: Message too long";
+  PutEvents entries over 262,144 bytes in all: ``ValidationException`` "Total size of the entries in
+  the request is over the limit.";
+- a DynamoDB item over 400 KB (409,600 bytes): ``ValidationException`` "Item size has exceeded the
+  maximum allowed size" (PutItem), "Item size to update has exceeded the maximum allowed size"
+  (UpdateItem).
 """
 
 from __future__ import annotations
@@ -31,6 +52,7 @@ from moto import mock_aws
 from clocks import Clock
 from local_engine import credentials  # the module: its names read as credentials.acting_as
 from local_engine.moto_bridge import (
+    HISTORY_EVENT_LIMIT,
     LambdaTarget,
     MotoBridge,
     OutputCapture,
@@ -111,8 +133,10 @@ class LocalEngine:
         region: str = "us-east-1",
         capture_lambda_output: bool = True,
         parameters: dict[str, str] | None = None,
+        history_event_limit: int = HISTORY_EVENT_LIMIT,
     ) -> None:
         self.clock = clock
+        self.history_event_limit = history_event_limit
         self.region = region
         self.template_path = Path(template_path)
         self.translated: Translated | None = None
@@ -213,7 +237,11 @@ class LocalEngine:
         # role's policies do not allow; Step Functions invokes a function only if its role may.
         self._exit.enter_context(iam_enforced())
         bridge = MotoBridge(
-            self.clock, self._targets.get, around=self._around_handler, may_invoke=self._may_invoke
+            self.clock,
+            self._targets.get,
+            around=self._around_handler,
+            may_invoke=self._may_invoke,
+            history_event_limit=self.history_event_limit,
         )
         bridge.install()
         self._exit.callback(bridge.uninstall)

@@ -38,6 +38,7 @@ that run in real time anyway), ``HeartbeatSeconds``, and Wait states with ``Time
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import io
@@ -52,31 +53,63 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
 from moto.awslambda.exceptions import UnknownFunctionException
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
+from moto.stepfunctions.parser.api import (
+    ExecutionFailedEventDetails,
+    HistoryEventType,
+    TaskFailedEventDetails,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.common.parargs import Parargs
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.program import program
+from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
-from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils, state_task_lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service,
     state_task_service_callback,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.backend import execution_worker
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
 from clocks import Clock, DiscreteClock
 
 MOTO_VERSION = "5.2.5"
+# AWS's walls (see "AWS's walls" below): what AWS refuses, refused here with AWS's error.
+STATE_DATA_LIMIT_BYTES = 262_144  # a state's input (after Parameters) or output, UTF-8 JSON
+HISTORY_EVENT_LIMIT = 25_000  # events in one execution's history, the ExecutionFailed included
+EXECUTION_NAME_RETENTION_S = 90 * 86_400  # a closed execution's name stays taken this long
+LAMBDA_REQUEST_LIMIT_BYTES = 6_291_456  # a synchronous invoke's payload
+LAMBDA_RESPONSE_LIMIT_BYTES = 6_291_556  # its response (the number Lambda's own error names)
+SNS_MESSAGE_LIMIT_BYTES = 262_144  # a Publish's message, UTF-8
+EVENTS_ENTRIES_LIMIT_BYTES = 262_144  # a PutEvents call's entries, as EventBridge counts them
+DYNAMODB_ITEM_LIMIT_BYTES = 409_600  # an item: attribute names and values
 _INTERPRETER_LOG = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
 _WAIT_SLICE_S = 1.0  # a Wait sleeps in slices so that StopExecution ends it within a slice
 CALLBACK_SLICE_S = 0.1  # real seconds between two looks of a callback task's inner wait
@@ -93,6 +126,17 @@ class _AccessDenied(JsonRESTError):  # type: ignore[misc]  # moto ships no type 
 
     def __init__(self, message: str) -> None:
         super().__init__("AccessDeniedException", message)
+
+
+class _RequestTooLarge(JsonRESTError):  # type: ignore[misc]
+    code = 413
+
+    def __init__(self, size: int) -> None:
+        super().__init__(
+            "RequestEntityTooLargeException",
+            f"{size} byte payload is too large for the RequestResponse invocation type "
+            f"(limit {LAMBDA_REQUEST_LIMIT_BYTES} bytes)",
+        )
 
 
 @dataclass(frozen=True)
@@ -263,6 +307,177 @@ def _parsed_program(worker: Any) -> Any:
         return program
 
 
+# -- AWS's walls ---------------------------------------------------------------------------------
+_DATA_LIMIT = StatesErrorNameType.StatesStatesDataLimitExceeded
+_TERMINAL_EVENTS = frozenset(
+    {
+        HistoryEventType.ExecutionSucceeded,
+        HistoryEventType.ExecutionFailed,
+        HistoryEventType.ExecutionAborted,
+        HistoryEventType.ExecutionTimedOut,
+    }
+)
+# States.ALL matches every error but these two (AWS: "can't catch States.DataLimitExceeded or
+# States.Runtime"); a Retrier or Catcher that names one still matches it.
+_NOT_MATCHED_BY_ALL = frozenset({_DATA_LIMIT.to_name(), StatesErrorNameType.StatesRuntime.to_name()})
+_STATES_ALL = StatesErrorName(typ=StatesErrorNameType.StatesALL)
+_STATES_TASK_FAILED = StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed)
+
+
+def _json_default(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def state_data_size(value: Any) -> int:
+    """Bytes of a state's data as Step Functions counts them: its JSON, compact, in UTF-8. (moto
+    counts ``json.dumps`` with spaces and ``\\u`` escapes, and refuses exactly 256 KB.)"""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    return len(text.encode("utf-8"))
+
+
+def _within_state_data_limit(value: Any) -> bool:
+    return state_data_size(value) <= STATE_DATA_LIMIT_BYTES
+
+
+def _error_equals(decl: Any, env: Any) -> None:
+    """``ErrorEqualsDecl._eval_body`` as AWS matches: by name, else ``States.ALL`` for any error but
+    States.DataLimitExceeded and States.Runtime, else ``States.TaskFailed`` for a task's own errors."""
+    error_name = env.stack.pop()
+    names = decl.error_names
+    if error_name in names:
+        matched = True
+    elif getattr(error_name, "error_name", None) in _NOT_MATCHED_BY_ALL:
+        matched = False
+    elif _STATES_ALL in names:
+        matched = True
+    else:
+        matched = _STATES_TASK_FAILED in names and not isinstance(error_name, StatesErrorName)
+    env.stack.append(matched)
+
+
+def _state_name(env: Any) -> str:
+    try:
+        return str(env.states.context_object.context_object_data["State"]["Name"])
+    except (AttributeError, KeyError, TypeError):
+        return str(env.next_state_name)
+
+
+def _parameters_too_large(env: Any) -> FailureEventException:
+    cause = (
+        f"The state/task '{_state_name(env)}' provided parameters with a size exceeding the maximum "
+        "number of bytes service limit."
+    )
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=_DATA_LIMIT),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(
+                taskFailedEventDetails=TaskFailedEventDetails(error=_DATA_LIMIT.to_name(), cause=cause)
+            ),
+        )
+    )
+
+
+# What ``FailureEvent`` reads of an environment, for a failure raised where none is at hand.
+_NO_ENVIRONMENT = SimpleNamespace(
+    next_state_name=None, event_history_context=SimpleNamespace(source_event_id=0)
+)
+
+
+class _HistoryLimitReached(FailureEventException):  # type: ignore[misc]
+    """The execution's history is full: it fails with States.Runtime, its ExecutionFailed the last
+    event allowed. Raised by every other event that would be added, so that a state catching the
+    failure (and adding its own failure event) raises it again, up to the program."""
+
+    def __init__(self, limit: int) -> None:
+        self.details = ExecutionFailedEventDetails(
+            error=StatesErrorNameType.StatesRuntime.to_name(),
+            cause=f"The execution reached the maximum number of history events ({limit}).",
+        )
+        super().__init__(
+            failure_event=FailureEvent(
+                env=_NO_ENVIRONMENT,
+                error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+                event_type=HistoryEventType.TaskFailed,  # not terminal: adding it raises again
+                event_details=EventDetails(executionFailedEventDetails=self.details),
+            )
+        )
+
+    def get_execution_failed_event_details(self) -> ExecutionFailedEventDetails:
+        return self.details  # moto would prefix a States.Runtime cause with the state's name
+
+
+class _ExactLambdaSize:
+    """``sys`` as moto's Lambda responses see it: their rough response size check
+    (``sys.getsizeof(payload) > 6000000``) gives way to the bridge's exact one."""
+
+    @staticmethod
+    def getsizeof(_value: object, _default: int = 0) -> int:
+        return 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sys, name)
+
+
+def _lambda_payload(response: Any) -> Any:
+    return response.get("Payload") if isinstance(response, dict) else response
+
+
+def _task_size_check(
+    verify_state_output: Callable[..., None],
+    verify_result: Callable[..., None],
+    result_of: Callable[[Any], Any],
+) -> Callable[[Any, Any, Any], None]:
+    """A task state's ``_verify_size_quota``: moto's task states check their output with their
+    result's check (and its wording, which names the resource); here the output is checked as any
+    state's (naming the state), and a Lambda task's result is its payload, not the whole response."""
+
+    def verify(task: Any, env: Any, value: Any) -> None:
+        if value == env.states._states_data["input"]:  # the state's output
+            verify_state_output(task, env, value)
+        else:
+            verify_result(task, env, result_of(value))
+
+    return verify
+
+
+def _execution_history_page(response: Any) -> Any:
+    """``StepFunctionResponse.get_execution_history`` with ``maxResults`` (100 unless given),
+    ``nextToken`` and ``reverseOrder``; only the page is copied and serialised."""
+    from moto.core.responses import ActionResult
+
+    execution = response.stepfunction_backend.describe_execution(response._get_param("executionArn"))
+    manager = getattr(getattr(execution.exec_worker, "env", None), "event_manager", None)
+    events: list[Any] = []
+    if manager is not None:  # None: the execution has not started yet
+        with manager._mutex:
+            events = list(manager._history_event_list)
+    if response._get_param("reverseOrder"):
+        events.reverse()
+    start, size = int(response._get_param("nextToken") or 0), int(response._get_param("maxResults") or 100)
+    page: dict[str, Any] = {"events": copy.deepcopy(events[start : start + size])}
+    if start + size < len(events):
+        page["nextToken"] = str(start + size)
+    return ActionResult(page)
+
+
+def _events_entry_size(entry: dict[str, Any]) -> int:
+    """A PutEvents entry's size as EventBridge counts it: Time 14 bytes, then the UTF-8 bytes of
+    Source, DetailType, Detail and each of Resources."""
+    size = 14 if entry.get("Time") is not None else 0
+    for key in ("Source", "DetailType", "Detail"):
+        size += len(str(entry.get(key) or "").encode("utf-8"))
+    return size + sum(
+        len(str(resource).encode("utf-8")) for resource in entry.get("Resources") or [] if resource
+    )
+
+
+# moto parses a JSONPath (building ply's lexer and parser tables) every time a state reads one,
+# most of a Pass state's cost. A parsed path is only read, so states and executions share it.
+_parsed_json_path = functools.lru_cache(maxsize=1024)(json_path.parse)
+_parsed_result_path = functools.lru_cache(maxsize=1024)(result_path.parse)
+
 Around = Callable[[LambdaTarget, Any], AbstractContextManager[object]]  # (target, event)
 
 _install_lock = threading.Lock()
@@ -274,7 +489,8 @@ class MotoBridge:
 
     ``resolve`` maps a function name to its target (None: unknown function). ``around(target, event)``
     wraps each handler call (environment, output capture, a record of the call). One bridge at a
-    time; use as a context manager.
+    time; use as a context manager. ``history_event_limit`` lowers AWS's 25,000 history events (a spec
+    that reaches the wall cheaply); every other wall is AWS's own number.
     """
 
     def __init__(
@@ -285,8 +501,10 @@ class MotoBridge:
         around: Around | None = None,
         route_callback_polling: bool = False,
         may_invoke: Callable[[str], str | None] | None = None,
+        history_event_limit: int = HISTORY_EVENT_LIMIT,
     ) -> None:
         self.clock = clock
+        self.history_event_limit = history_event_limit
         self._may_invoke = may_invoke or (lambda _arn: None)
         self._resolve = resolve
         self._around = around or (lambda _target, _event: nullcontext())
@@ -321,6 +539,9 @@ class MotoBridge:
             self._patch(retrier_decl, "time", _ClockTime(self.clock))
             self._patch(lambda_eval_utils, "boto_client_for", self._lambda_client)
             self._patch(execution_worker.ExecutionWorker, "_get_evaluation_entrypoint", _parsed_program)
+            self._patch(json_path, "parse", _parsed_json_path)
+            self._patch(result_path, "parse", _parsed_result_path)
+            self._enforce_walls()
             # Expected ASL failures (a retried or caught error) are logged by moto at ERROR with the
             # component's repr; the execution history already tells them, so keep the terminal quiet.
             self._saved_log_level = _INTERPRETER_LOG.level
@@ -449,6 +670,124 @@ class MotoBridge:
         self._patch(CallbackEndpoint, "notify", notify_and_wake)
         self._patch(CallbackEndpoint, "interrupt_all", interrupt_and_wake)
 
+    def _enforce_walls(self) -> None:
+        """AWS's limits the workflow can meet, each refused with the error AWS gives (see the module
+        docstring). moto enforces some of them, a little off; those are set right here."""
+        from moto.awslambda import responses as lambda_responses
+        from moto.dynamodb.exceptions import ItemSizeTooLarge
+        from moto.dynamodb.models import dynamo_type
+        from moto.events.exceptions import ValidationException as EventsValidation
+        from moto.events.models import EventsBackend
+        from moto.sns.exceptions import InvalidParameterValue
+        from moto.sns.models import SNSBackend
+        from moto.stepfunctions.models import StateMachine
+        from moto.stepfunctions.responses import StepFunctionResponse
+
+        bridge = self
+
+        # 256 KB of state data: moto checks a state's output and a task's result; here the count is
+        # AWS's, a Lambda task's result is its payload alone, and Parameters are checked too.
+        for module in (state_module, state_task_lambda, state_task_service):
+            self._patch(module, "is_within_size_quota", _within_state_data_limit)
+        verify_state_output = state_module.CommonStateField.__dict__["_verify_size_quota"]
+        for task_class, result_of in (
+            (state_task_lambda.StateTaskLambda, _lambda_payload),
+            (state_task_service.StateTaskService, lambda response: response),
+        ):
+            verify_result = task_class.__dict__["_verify_size_quota"]
+            check = _task_size_check(verify_state_output, verify_result, result_of)
+            self._patch(task_class, "_verify_size_quota", check)
+        evaluate_parameters = Parargs.__dict__["_eval_body"]
+
+        def parameters_within_limit(parargs: Any, env: Any) -> None:
+            evaluate_parameters(parargs, env)
+            if env.stack and not _within_state_data_limit(env.stack[-1]):
+                raise _parameters_too_large(env)
+
+        self._patch(Parargs, "_eval_body", parameters_within_limit)
+        self._patch(ErrorEqualsDecl, "_eval_body", _error_equals)
+
+        # 25,000 history events: the last one is the ExecutionFailed.
+        add_event = EventManager.__dict__["add_event"]
+
+        def add_event_within_limit(
+            manager: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any
+        ) -> int:
+            limit = bridge.history_event_limit
+            if event_type not in _TERMINAL_EVENTS and manager._event_id_gen._next_id >= limit:
+                raise _HistoryLimitReached(limit)
+            return int(add_event(manager, context, event_type, *args, **kwargs))
+
+        self._patch(EventManager, "add_event", add_event_within_limit)
+
+        # Execution names: taken for 90 days (of the engine's clock) after the execution closed, then
+        # free (and the closed execution forgotten, as AWS keeps its history 90 days).
+        reflect_status = BaseExecutionWorkerCommunication.__dict__["_reflect_execution_status"]
+
+        def reflect_and_stamp(communication: Any) -> None:
+            reflect_status(communication)
+            communication.execution.__dict__["_closed_at"] = bridge.clock.now()
+
+        handle_name = StateMachine.__dict__["_handle_name_input_idempotency"]
+
+        def name_taken_for_90_days(machine: Any, name: str, execution_input: str) -> Any:
+            now = bridge.clock.now()
+            machine.executions[:] = [
+                execution
+                for execution in machine.executions
+                if now - execution.__dict__.get("_closed_at", now) <= EXECUTION_NAME_RETENTION_S
+            ]
+            return handle_name(machine, name, execution_input)
+
+        self._patch(BaseExecutionWorkerCommunication, "_reflect_execution_status", reflect_and_stamp)
+        self._patch(StateMachine, "_handle_name_input_idempotency", name_taken_for_90_days)
+
+        # GetExecutionHistory pages as AWS does (moto returns every event each time): a look at the
+        # last events of a 25,000-event history does not serialise it all.
+        self._patch(StepFunctionResponse, "get_execution_history", _execution_history_page)
+
+        # Lambda's 6 MB (the request and response checks are in ``_invoke``).
+        self._patch(lambda_responses, "sys", _ExactLambdaSize())
+
+        # SNS: 256 KB of message, in bytes (moto counts characters, and words the error oddly).
+        publish = SNSBackend.__dict__["publish"]
+
+        def publish_within_limit(backend: Any, message: Any, *args: Any, **kwargs: Any) -> str:
+            too_long = len(str(message or "").encode("utf-8")) > SNS_MESSAGE_LIMIT_BYTES
+            if too_long and kwargs.get("phone_number") is None:
+                raise InvalidParameterValue("Invalid parameter: Message too long")
+            return str(publish(backend, message, *args, **kwargs))
+
+        self._patch(SNSBackend, "publish", publish_within_limit)
+
+        # EventBridge: 256 KB of entries in one PutEvents, or the whole call is refused.
+        put_events = EventsBackend.__dict__["put_events"]
+
+        def put_events_within_limit(backend: Any, events: list[dict[str, Any]]) -> Any:
+            if sum(_events_entry_size(entry) for entry in events) > EVENTS_ENTRIES_LIMIT_BYTES:
+                raise EventsValidation("Total size of the entries in the request is over the limit.")
+            return put_events(backend, events)
+
+        self._patch(EventsBackend, "put_events", put_events_within_limit)
+
+        # DynamoDB: 400 KB items (moto refuses at 405,000 bytes, and counts an attribute being
+        # replaced twice). PutItem says ItemSizeTooLarge's message, UpdateItem moto's own.
+        def attribute_size(name: str, value: Any) -> int:
+            measured = (
+                value.size()
+                if isinstance(value, dynamo_type.DynamoType)
+                else dynamo_type.bytesize(str(value))
+            )
+            return int(dynamo_type.bytesize(name) + measured)
+
+        def set_attribute(item: dict[str, Any], key: str, value: Any) -> None:
+            size = sum(attribute_size(name, other) for name, other in item.items() if name != key)
+            if size + attribute_size(key, value) > DYNAMODB_ITEM_LIMIT_BYTES:
+                raise ItemSizeTooLarge
+            dict.__setitem__(item, key, value)
+
+        self._patch(dynamo_type.LimitedSizeDict, "__setitem__", set_attribute)
+
     def calls_ended(self) -> int:
         with self._in_flight_lock:
             return self._calls_ended
@@ -495,6 +834,10 @@ class MotoBridge:
                 f"{target.arn} because no identity-based policy allows the lambda:InvokeFunction action"
             )
         invocation_type = (headers or {}).get("X-Amz-Invocation-Type", "RequestResponse")
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        if invocation_type == "RequestResponse" and len(body or b"") > LAMBDA_REQUEST_LIMIT_BYTES:
+            raise _RequestTooLarge(len(body))
         if invocation_type == "DryRun":
             return b""
         if isinstance(body, bytes):
@@ -524,7 +867,7 @@ class MotoBridge:
             with self._in_flight_lock:
                 self._calls_ended += 1  # Step Functions' calls only (see _ClockEvent)
         try:
-            return json.dumps(result).encode("utf-8")
+            payload = json.dumps(result).encode("utf-8")
         except (TypeError, ValueError) as exc:  # what Lambda says of a result it cannot serialise
             response_headers["x-amz-function-error"] = "Unhandled"
             failure = {
@@ -532,6 +875,15 @@ class MotoBridge:
                 "errorMessage": f"Unable to marshal response: {exc}",
             }
             return json.dumps(failure).encode("utf-8")
+        if invocation_type == "RequestResponse" and len(payload) > LAMBDA_RESPONSE_LIMIT_BYTES:
+            response_headers["x-amz-function-error"] = "Unhandled"  # what Lambda answers instead
+            failure = {
+                "errorMessage": "Response payload size exceeded maximum allowed payload size "
+                f"({LAMBDA_RESPONSE_LIMIT_BYTES} bytes).",
+                "errorType": "Function.ResponseSizeTooLarge",
+            }
+            return json.dumps(failure).encode("utf-8")
+        return payload
 
     def _handler(self, target: LambdaTarget) -> Callable[..., Any]:
         handler = self._handlers.get(target.handler)

@@ -34,7 +34,15 @@ def test_functions_are_sams_translation_each_with_a_role_of_its_own() -> None:
     # Then each function is a plain AWS::Lambda::Function with Globals merged, a role SAM made, and
     # code packaged from its CodeUri beside the template
     functions = translated.resources("AWS::Lambda::Function")
-    assert set(functions) == {"FlakyFunction", "PermanentFunction", "ParkFunction", "EscalateFunction"}
+    assert set(functions) == {
+        "FlakyFunction",
+        "PermanentFunction",
+        "ParkFunction",
+        "EscalateFunction",
+        "SizedFunction",
+        "HoldFunction",
+        "OversizeFunction",
+    }
     escalate = functions["EscalateFunction"]["Properties"]
     assert escalate["Handler"] == "engine_fixture.handlers.escalate"
     assert (
