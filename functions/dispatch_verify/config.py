@@ -91,6 +91,14 @@ def wait_table_name() -> str:
     return name
 
 
+def webhook_event_table_name() -> str:
+    """Where the LiveKit webhook function keeps the ids of the events it has acted on (deduplication)."""
+    name = os.environ.get(names.WEBHOOK_EVENT_TABLE_NAME, "").strip()
+    if not name:
+        raise ConfigurationError.of("internal", "missing environment variable(s): WEBHOOK_EVENT_TABLE_NAME")
+    return name
+
+
 def livekit_webhooks_expected() -> bool:
     """Whether LiveKit posts its webhooks to this stack (template parameter ``LiveKitWebhooks``).
 

@@ -85,12 +85,18 @@ def test_the_api_guards_the_dispatch_routes_as_the_parameter_says_and_leaves_the
     ]
     stages = engine.stack.of_type("AWS::ApiGateway::Stage").values()
 
-    # Then the dispatch routes need SigV4 or an API key, the webhook neither, and API Gateway may
-    # invoke the function for each (its Lambda permissions)
+    # Then the dispatch routes need SigV4 or an API key, the webhook neither; the API function serves
+    # the dispatch routes and the webhook function the webhook, and API Gateway may invoke the
+    # function for each (its Lambda permissions)
     guard = {"AWS_IAM": "AWS_IAM", "API_KEY": "api_key"}[parameters["ApiAuth"]]
     assert auth[("POST", "/dispatches")] == auth[("GET", "/dispatches/{request_id}")] == (guard,)
     assert not {"AWS_IAM", "api_key"} & set(auth[("POST", "/livekit/webhook")])
-    assert all(route.permitted and route.function == "DispatchApiFunction" for route in api.routes)
+    assert {(route.method, route.resource): route.function for route in api.routes} == {
+        ("POST", "/dispatches"): "DispatchApiFunction",
+        ("GET", "/dispatches/{request_id}"): "DispatchApiFunction",
+        ("POST", "/livekit/webhook"): "LiveKitWebhookFunction",
+    }
+    assert all(route.permitted for route in api.routes)
     # And API Gateway calls the function as itself, not with the caller's credentials (a SigV4 caller
     # needs only execute-api:Invoke), on one stage with access logs
     assert all("credentials" not in integration for integration in integrations)

@@ -13,10 +13,11 @@ from typing import Any
 
 import boto3
 import pytest
+from livekit.protocol.models import ParticipantInfo, Room
 
 from clocks import VirtualClock
 from dispatch_verify_cli import describe
-from livekit_sim import LiveKitSimulator
+from livekit_sim import LiveKitSimulator, event_body, signed_headers
 from local_engine import ExecutionResult, LocalApi, LocalEngine
 from tests.integration.conftest import dispatch_landing_late, request
 
@@ -132,6 +133,46 @@ def test_duplicated_webhooks_verify_once(
     assert [r.deliveries for r in joined] == [2]
     assert waiting_tokens(engine) == []
     assert webhooks.max_live_dispatches("room-twice", "sleepy-agent") == 1
+
+
+def test_one_join_webhook_replayed_hundreds_of_times_resumes_the_wait_once(
+    webhooks: LiveKitSimulator, engine: LocalEngine, api: LocalApi, clock: VirtualClock
+) -> None:
+    # Given an agent that never joins, and one validly signed participant_joined of it (a captured
+    # delivery, as from a proxy or a log) that is replayed 20 times a second for 15 s (571 times at
+    # most) while the workflow waits: its token stays valid for 5 minutes
+    webhooks.set_agent("ghost-agent", "never")
+    start = clock.now()
+    names = {"lk.agent.name": "ghost-agent", "lk.agent_name": "ghost-agent"}
+    captured = ParticipantInfo(
+        identity="agent-AJ_captured", kind="AGENT", state="ACTIVE", attributes=names, joined_at=int(start) + 1
+    )
+    body = event_body("participant_joined", Room(name="room-replay", sid="RM_r"), captured, start + 1, "EV_r")
+    headers = signed_headers(body, webhooks.api_key, webhooks.api_secret)
+    answers: list[int] = []
+
+    def replay(now: float) -> None:
+        if start + 1 <= now <= start + 16 and len(answers) < 571:
+            answers.extend(api.deliver_webhook(body, headers) for _ in range(20))
+
+    unsubscribe = clock.subscribe(replay)
+
+    # When the agent is awaited for one attempt of 20 s
+    try:
+        result = engine.run(
+            request("room-replay", "ghost-agent", poll_interval_s=POLL_S, join_timeout_s=20, max_attempts=1)
+        )
+    finally:
+        unsubscribe()
+
+    # Then every delivery was answered 200, but only the first one resumed a wait (the workflow cannot
+    # tell it from a real join; the check after it found no agent); every later wait ran to its
+    # timeout, and the request escalates with the cause the truth says
+    assert len(answers) >= 300 and set(answers) == {200}
+    assert wakes(result).count("webhook") == 1
+    assert set(wakes(result)) == {"webhook", "States.Timeout"}
+    assert result.status == "FAILED"
+    assert json.loads(result.cause or "{}")["cause"] == "not_joined"
 
 
 def test_an_agent_of_another_name_joining_does_not_end_the_wait(

@@ -10,8 +10,8 @@ Where they come from:
 
 * ``secretsmanager:GetSecretValue`` (the LiveKit secret, ``LiveKitSecretArn``):
   ``config.livekit_credentials`` -> ``config._read_secret`` -> ``parameters.get_secret``, called by every
-  handler that opens ``livekit.connect(config.livekit_credentials())`` and by the API's webhook route
-  (``api.py``: ``webhook.verify(..., config.livekit_credentials())``).
+  handler that opens ``livekit.connect(config.livekit_credentials())`` and by the LiveKit webhook
+  (``handlers/livekit_webhook.py``: ``webhook.verify(..., config.livekit_credentials())``).
 * ``dynamodb:UpdateItem`` on the ledger (``DispatchLedgerTable``): ``ledger.record_progress`` and
   ``ledger.record_outcome`` -> ``Ledger._upsert`` -> ``Ledger._update`` -> ``update_item``.
 """
@@ -52,19 +52,26 @@ ACTIONS_USED: dict[str, set[str]] = {
     #   Ledger.forget (delete_item) when the start failed;
     # * GET /dispatches/{id}, logic/intake.dispatch_status: Ledger.get (get_item),
     #   StepFunctionsExecutions.describe (describe_execution) and Ledger.finish_from_execution
-    #   (update_item) to repair an item whose final write was lost;
-    # * POST /livekit/webhook: the secret (webhook.verify), then webhook.on_event: WaitTokens.awaiting
-    #   (Table.query on WaitTokenTable), waits.resume (send_task_success), WaitTokens.forget
-    #   (Table.delete_item on WaitTokenTable).
+    #   (update_item) to repair an item whose final write was lost.
+    # (POST /livekit/webhook is LiveKitWebhookFunction's: no secret, no wait table here.)
     "DispatchApiFunction": {
-        SECRET,
         "states:StartExecution",
         "states:DescribeExecution",
-        "states:SendTaskSuccess",
         "dynamodb:PutItem",
         "dynamodb:GetItem",
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
+    },
+    # handlers/livekit_webhook.py, POST /livekit/webhook: the secret (webhook.verify), then
+    # webhook.on_event: WebhookEvents.claim (Table.put_item, conditional, on WebhookEventTable) and,
+    # if acting fails, WebhookEvents.release (Table.delete_item there); WaitTokens.awaiting
+    # (Table.query on WaitTokenTable), waits.resume (send_task_success on this stack's state machine),
+    # WaitTokens.forget (Table.delete_item on WaitTokenTable).
+    "LiveKitWebhookFunction": {
+        SECRET,
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
         "dynamodb:Query",
+        "states:SendTaskSuccess",
     },
 }

@@ -1,4 +1,5 @@
-"""The API, its function and the ledger table in the template: routes, least privilege, auth switch."""
+"""The API, its functions (the dispatch API's and the LiveKit webhook's) and their tables in the template:
+routes, least privilege, auth switch, the webhook's reserved concurrency."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from .conftest import ROOT
 LEDGER = {"Ref": "DispatchLedgerTable"}
 LEDGER_ARN = {"Fn::GetAtt": ["DispatchLedgerTable", "Arn"]}
 WAITS_ARN = {"Fn::GetAtt": ["WaitTokenTable", "Arn"]}
+EVENTS_ARN = {"Fn::GetAtt": ["WebhookEventTable", "Arn"]}
+API_FUNCTIONS = ("DispatchApiFunction", "LiveKitWebhookFunction")  # the functions behind DispatchApi
 # SAM's policy templates that grant more than any function calls (Scan, BatchWriteItem,
 # SendTaskFailure, ...): the functions' statements name the actions they use instead.
 BROAD_TEMPLATES = {
@@ -61,16 +64,28 @@ def with_conditions(value: Any, conditions: dict[str, bool]) -> Any:
     return {k: v for k, v in kept.items() if v != {"Ref": "AWS::NoValue"}}
 
 
+def api_events(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Every function's API events, by function (those without any left out)."""
+    return {
+        lid: list(res["Properties"]["Events"].values())
+        for lid, res in template["Resources"].items()
+        if res["Type"] == "AWS::Serverless::Function"
+        and any(e["Type"] == "Api" for e in (res["Properties"].get("Events") or {}).values())
+    }
+
+
 def test_the_api_routes_are_the_documented_operations(template: dict[str, Any]) -> None:
-    # Given the API function's events and the committed OpenAPI document
-    events = resource(template, "DispatchApiFunction")["Events"].values()
+    # Given the API events of every function and the committed OpenAPI document
+    by_function = api_events(template)
+    events = [event for found in by_function.values() for event in found]
     documented = json.loads((ROOT / "docs" / "openapi.json").read_text())["paths"]
 
     # When both are listed as (method, path)
     routes = {(e["Properties"]["Method"].lower(), e["Properties"]["Path"]) for e in events}
     operations = {(method, path) for path, item in documented.items() for method in item}
 
-    # Then they are the same, all on this template's API
+    # Then they are the same, all on this template's API: the dispatch routes served by the API
+    # function, the LiveKit webhook by its own
     assert (
         routes
         == operations
@@ -80,7 +95,12 @@ def test_the_api_routes_are_the_documented_operations(template: dict[str, Any]) 
             ("post", "/livekit/webhook"),
         }
     )
+    assert len(events) == len(routes)
     assert all(e["Type"] == "Api" and e["Properties"]["RestApiId"] == {"Ref": "DispatchApi"} for e in events)
+    assert {lid: {e["Properties"]["Path"] for e in found} for lid, found in by_function.items()} == {
+        "DispatchApiFunction": {"/dispatches", "/dispatches/{request_id}"},
+        "LiveKitWebhookFunction": {"/livekit/webhook"},
+    }
 
 
 @pytest.mark.parametrize(
@@ -103,7 +123,7 @@ def test_only_the_webhook_route_skips_aws_auth_in_either_mode(
 ) -> None:
     # Given the API's and its routes' auth, with the conditions decided for one ApiAuth value
     conditions = {"UseApiKeys": api_auth == "API_KEY"}
-    events = resource(template, "DispatchApiFunction")["Events"].values()
+    events = [event for found in api_events(template).values() for event in found]
     routes = {e["Properties"]["Path"]: with_conditions(e["Properties"], conditions) for e in events}
 
     # When SAM reads them (after the language extensions)
@@ -118,14 +138,63 @@ def test_only_the_webhook_route_skips_aws_auth_in_either_mode(
     assert routes["/livekit/webhook"]["Auth"] == webhook
 
 
-def test_the_webhook_route_may_find_and_resume_waits_and_nothing_more(template: dict[str, Any]) -> None:
-    # Given the API function's inline statements
-    found = grants(resource(template, "DispatchApiFunction"))
+def test_the_webhook_function_may_claim_events_find_and_resume_waits_and_nothing_more(
+    template: dict[str, Any],
+) -> None:
+    # Given the LiveKit webhook function
+    function = resource(template, "LiveKitWebhookFunction")
 
-    # When those on the wait table and the state machine are read
-    # Then it may query a room's waits, delete a used token and resume executions of this state machine
-    assert found[on(WAITS_ARN)] == {"dynamodb:Query", "dynamodb:DeleteItem"}
-    assert found[on({"Ref": "DispatchVerifyStateMachine"})] == {"states:SendTaskSuccess"}
+    # When its policies are read
+    found = grants(function)
+
+    # Then it may read the LiveKit secret (the signature), claim an event id and give it back, query a
+    # room's waits, delete a used token and resume executions of this state machine; nothing else
+    assert function["Handler"] == "dispatch_verify.handlers.livekit_webhook.lambda_handler"
+    assert function["Environment"]["Variables"] == {"WEBHOOK_EVENT_TABLE_NAME": {"Ref": "WebhookEventTable"}}
+    assert [p for p in function["Policies"] if "Statement" not in p] == [
+        {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "LiveKitSecretArn"}}}
+    ]
+    assert found == {
+        on(EVENTS_ARN): {"dynamodb:PutItem", "dynamodb:DeleteItem"},
+        on(WAITS_ARN): {"dynamodb:Query", "dynamodb:DeleteItem"},
+        on({"Ref": "DispatchVerifyStateMachine"}): {"states:SendTaskSuccess"},
+    }
+
+
+def test_the_webhook_function_reserves_a_small_concurrency_the_stack_can_set(
+    template: dict[str, Any],
+) -> None:
+    # Given the webhook function and the parameter
+    function = resource(template, "LiveKitWebhookFunction")
+    parameter = template["Parameters"]["LiveKitWebhookConcurrency"]
+
+    # When its concurrency is read
+    # Then it is reserved, from the parameter: 10 unless told, at most 100 (a flood of posts to the
+    # open route is throttled there; the rest of the account's pool stays for the workflow's steps)
+    assert function["ReservedConcurrentExecutions"] == {"Ref": "LiveKitWebhookConcurrency"}
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (
+        "Number",
+        10,
+        1,
+        100,
+    )
+    assert "account" in parameter["Description"]
+    # And no other function reserves any
+    others = [
+        lid
+        for lid, res in template["Resources"].items()
+        if res["Type"] == "AWS::Serverless::Function" and "ReservedConcurrentExecutions" in res["Properties"]
+    ]
+    assert others == ["LiveKitWebhookFunction"]
+
+
+def test_webhook_events_are_keyed_by_their_id_and_expire(template: dict[str, Any]) -> None:
+    table = template["Resources"]["WebhookEventTable"]
+    properties = table["Properties"]
+    assert properties["KeySchema"] == [{"AttributeName": "event_id", "KeyType": "HASH"}]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["DeletionPolicy"] == "Delete"
 
 
 def test_the_await_step_may_resume_only_its_own_state_machine(template: dict[str, Any]) -> None:
@@ -165,8 +234,12 @@ def test_the_api_function_may_start_and_describe_executions_and_use_the_ledger(
     found = grants(function)
 
     # Then it starts this state machine, puts, reads, updates and deletes ledger items (no scan, no
-    # batch), and describes only this state machine's executions
+    # batch), and describes only this state machine's executions; the LiveKit secret, the waits and
+    # resuming are the webhook function's, not its
     assert function["Handler"] == "dispatch_verify.handlers.api.lambda_handler"
+    assert not any("AWSSecretsManagerGetSecretValuePolicy" in policy for policy in policies)
+    assert on(WAITS_ARN) not in found
+    assert not any("states:SendTaskSuccess" in actions for actions in found.values())
     assert function["Environment"]["Variables"]["STATE_MACHINE_ARN"] == {"Ref": "DispatchVerifyStateMachine"}
     assert {
         "StepFunctionsExecutionPolicy": {

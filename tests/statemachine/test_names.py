@@ -28,8 +28,10 @@ def test_the_logical_ids_the_code_names_are_the_templates() -> None:
         names.STATE_MACHINE: "AWS::StepFunctions::StateMachine",
         names.LEDGER_TABLE: "AWS::DynamoDB::Table",
         names.WAIT_TABLE: "AWS::DynamoDB::Table",
+        names.WEBHOOK_EVENT_TABLE: "AWS::DynamoDB::Table",
         names.ESCALATION_TOPIC: "AWS::SNS::Topic",
         names.ESCALATION_BUS: "AWS::Events::EventBus",
         names.API_FUNCTION: "AWS::Lambda::Function",
+        names.WEBHOOK_FUNCTION: "AWS::Lambda::Function",
     }
     assert {lid: resources[lid]["Type"] for lid in named} == named

@@ -25,8 +25,8 @@ EXPECTED_FUNCTIONS = {
     "DialCalleeFunction": "dial_callee",
     "CloseRoomFunction": "close_room",
 }
-# Functions no state invokes: the API behind API Gateway.
-NOT_STEPS = {"DispatchApiFunction": "api"}
+# Functions no state invokes: the API and the LiveKit webhook, behind API Gateway.
+NOT_STEPS = {"DispatchApiFunction": "api", "LiveKitWebhookFunction": "livekit_webhook"}
 
 
 def functions_of(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -168,7 +168,7 @@ def test_only_the_functions_that_talk_to_livekit_may_read_its_secret(template: d
     # Then exactly those may read the secret
     assert readers == {
         "AwaitAgentFunction",  # looks once after recording its token
-        "DispatchApiFunction",  # verifies LiveKit's webhook signatures with the API secret
+        "LiveKitWebhookFunction",  # verifies LiveKit's webhook signatures with the API secret
         "EnsureRoomFunction",
         "DispatchAgentFunction",
         "CheckParticipantsFunction",

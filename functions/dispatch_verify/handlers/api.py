@@ -1,6 +1,6 @@
 """Lambda behind API Gateway, its routes and their handling in one place: ``POST /dispatches`` starts a
-verified dispatch, ``GET /dispatches/{request_id}`` follows it, ``POST /livekit/webhook`` takes LiveKit's
-webhooks.
+verified dispatch, ``GET /dispatches/{request_id}`` follows it. (``POST /livekit/webhook``, on the same
+API, is a function of its own, ``handlers/livekit_webhook.py``; ``openapi_json`` documents it here too.)
 
 Powertools' ``APIGatewayRestResolver`` validates requests against the pydantic models below and
 generates the OpenAPI document from them (``docs/openapi.json``, kept fresh by a test). Bad input is
@@ -10,6 +10,7 @@ always a 4xx naming the field: 400 for a body that is not JSON, 413 for one over
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -25,8 +26,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from dispatch_verify import config
-from dispatch_verify.adapters import livekit_webhook as webhook
-from dispatch_verify.adapters.aws import waits
 from dispatch_verify.adapters.aws.executions import StepFunctionsExecutions
 from dispatch_verify.adapters.aws.ledger import Ledger
 from dispatch_verify.api_models import (
@@ -35,7 +34,6 @@ from dispatch_verify.api_models import (
     DispatchView,
     FieldProblem,
     Problem,
-    WebhookAck,
 )
 from dispatch_verify.errors import ConfigurationError
 from dispatch_verify.logic.intake import (
@@ -130,40 +128,6 @@ def get_dispatch(
         status_code=HTTPStatus.OK,
         content_type=content_types.APPLICATION_JSON,
         body=view.model_dump(mode="json"),
-    )
-
-
-@app.post(
-    "/livekit/webhook",
-    summary="LiveKit webhook: a verified participant_joined of an awaited agent resumes its workflow",
-    responses={
-        **_answer(HTTPStatus.OK, "Verified; acted on (an agent's participant_joined) or ignored", WebhookAck),
-        **_answer(HTTPStatus.BAD_REQUEST, "Signed, but the body is not a WebhookEvent"),
-        **_answer(HTTPStatus.UNAUTHORIZED, "Not signed by this LiveKit project (missing, forged, expired)"),
-        **_answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"The body is over {MAX_BODY_BYTES} bytes"),
-    },
-)
-def livekit_webhook() -> Response[dict[str, Any]]:
-    """No IAM or API key on this route (LiveKit cannot sign AWS requests): LiveKit's own signature,
-    checked by livekit-api's WebhookReceiver, is the authentication."""
-    if _body_size() > MAX_BODY_BYTES:
-        return _too_large()
-    event = app.current_event
-    body = (event.decoded_body if event.is_base64_encoded else event.body) or ""
-    try:
-        verified = webhook.verify(body, event.headers.get("authorization"), config.livekit_credentials())
-    except webhook.WebhookRejected as exc:
-        logger.warning("webhook rejected", extra={"reason": str(exc)})
-        return _error(HTTPStatus.UNAUTHORIZED, "not a webhook signed by this LiveKit project")
-    except webhook.WebhookMalformed as exc:
-        logger.warning("signed webhook is not a WebhookEvent", extra={"reason": str(exc)})
-        return _error(HTTPStatus.BAD_REQUEST, "the body is not a LiveKit WebhookEvent")
-    result = webhook.on_event(verified, waits.WaitTokens.from_config(), waits.resume)
-    ack = WebhookAck(event=result.event, resumed=result.resumed)
-    return Response(
-        status_code=HTTPStatus.OK,
-        content_type=content_types.APPLICATION_JSON,
-        body=ack.model_dump(mode="json"),
     )
 
 
@@ -296,7 +260,22 @@ def _status_url(request_id: str) -> str:
 
 
 def openapi_json() -> str:
-    """The OpenAPI document, as committed in docs/openapi.json."""
+    """The OpenAPI document of the stack's API, as committed in docs/openapi.json: this function's
+    routes and the LiveKit webhook's (served by its own function, documented with the others)."""
+    from dispatch_verify.handlers import livekit_webhook  # only here: the API function never serves it
+
+    document = json.loads(_openapi_json())
+    webhook = json.loads(livekit_webhook.app.get_openapi_json_schema(title=API_TITLE, version=API_VERSION))
+    document["paths"].update(webhook["paths"])
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in webhook.get("components", {}).get("schemas", {}).items():
+        if schemas.setdefault(name, schema) != schema:
+            raise ValueError(f"two different schemas named {name} in the API's document")
+    document["components"]["schemas"] = dict(sorted(schemas.items()))
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def _openapi_json() -> str:
     return app.get_openapi_json_schema(
         title=API_TITLE,
         version=API_VERSION,

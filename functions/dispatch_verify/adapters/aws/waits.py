@@ -1,7 +1,8 @@
 """Task tokens of the workflows waiting for an agent, kept in DynamoDB until a webhook resumes them.
 
 "Await agent" is a ``lambda:invoke.waitForTaskToken`` task: it records its task token under the room
-(partition key) and the request id (sort key), with the awaited agent name and a TTL, and returns.
+(partition key) and the request id (sort key), with the awaited agent name, the time it was recorded
+(``recorded_at``, Lambda's clock, whole seconds) and a TTL, and returns.
 A LiveKit ``participant_joined`` webhook for an AGENT of that name in that room resumes every
 workflow awaiting it with ``SendTaskSuccess``; the task's timeout (the poll interval) resumes it
 otherwise. Each request keeps at most one item: the next wait overwrites the token of the last.
@@ -35,6 +36,7 @@ class Waiter:
     agent_name: str
     task_token: str
     expires_at: int
+    recorded_at: int | None = None  # None: recorded before items carried the time
 
 
 class WaitTokens:
@@ -46,14 +48,15 @@ class WaitTokens:
         return cls(config.wait_table_name())
 
     def record(self, room: str, request_id: str, agent_name: str, task_token: str, timeout_s: int) -> None:
-        expires_at = int(clock.now()) + timeout_s + TOKEN_TTL_MARGIN_S
+        recorded_at = int(clock.now())  # before the put: the look that follows comes after it
         self.table.put_item(
             Item={
                 "room": room,
                 "request_id": request_id,
                 "agent_name": agent_name,
                 "task_token": task_token,
-                "expires_at": expires_at,
+                "recorded_at": recorded_at,
+                "expires_at": recorded_at + timeout_s + TOKEN_TTL_MARGIN_S,
             }
         )
 
@@ -75,6 +78,7 @@ class WaitTokens:
                     agent_name=item["agent_name"],
                     task_token=item["task_token"],
                     expires_at=int(item["expires_at"]),
+                    recorded_at=int(item["recorded_at"]) if "recorded_at" in item else None,
                 )
                 for item in page.get("Items", [])
             ]
