@@ -26,8 +26,32 @@ Touch points, all installed by ``MotoBridge.install`` and restored by ``uninstal
   ``.waitForTaskToken`` task's wait for its token is a clock event that ``CallbackEndpoint.notify``
   (SendTaskSuccess/Failure) and ``interrupt_all`` set.
 - for speed, on any clock: ``ExecutionWorker._get_evaluation_entrypoint`` parses each definition
-  once (moto parses the ASL for every execution), and ``lambda_eval_utils.boto_client_for`` is
-  cached per region (moto builds a boto3 client for every Lambda task).
+  once (moto parses the ASL for every execution), ``lambda_eval_utils.boto_client_for`` is
+  cached per region (moto builds a boto3 client for every Lambda task), and the ``parse`` of
+  ``asl.utils.json_path`` and of ``result_path`` keeps each JSONPath parsed (moto builds ply's tables
+  for every path a state reads, most of a Pass state's cost).
+
+AWS's walls (``_enforce_walls``; the numbers are this module's constants), each refused as AWS does:
+
+- 256 KB of state data: the ``is_within_size_quota`` that ``state``, ``state_task_lambda`` and
+  ``state_task_service`` import counts compact UTF-8 JSON and allows exactly 262,144 bytes; the
+  ``_verify_size_quota`` of ``StateTaskLambda`` and ``StateTaskService`` checks a Lambda task's
+  payload (not moto's whole Invoke response) and leaves a task state's output to
+  ``CommonStateField``'s check; ``Parargs._eval_body`` checks a state's input after Parameters;
+  ``ErrorEqualsDecl._eval_body`` keeps ``States.ALL`` from matching States.DataLimitExceeded and
+  States.Runtime (a name still matches itself).
+- 25,000 history events: ``EventManager.add_event`` refuses any event but an execution's end once the
+  next would be number ``history_event_limit``; the execution fails with States.Runtime as that event.
+  ``StepFunctionResponse.get_execution_history`` pages (``maxResults``, ``nextToken``,
+  ``reverseOrder``) instead of serialising every event each call.
+- execution names: ``BaseExecutionWorkerCommunication._reflect_execution_status`` notes the clock's
+  time an execution closed, and ``StateMachine._handle_name_input_idempotency`` first forgets the
+  executions closed more than 90 days (of the clock) ago, so that their names are free again.
+- Lambda's 6 MB: checked in the bridge's ``invoke`` (request and response); the ``sys`` seen by
+  ``moto.awslambda.responses`` hides moto's rough ``getsizeof`` check.
+- ``SNSBackend.publish`` counts a message's bytes (moto counts characters); ``EventsBackend.put_events``
+  refuses entries over 256 KB in all; ``dynamo_type.LimitedSizeDict.__setitem__`` refuses an item
+  over 409,600 bytes (moto: 405,000, and an attribute being replaced counted twice).
 
 ``OutputCapture`` (no moto involved) keeps what handlers print or log, as Lambda keeps a function's
 stdout/stderr in its log instead of a terminal.
