@@ -81,6 +81,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import jsonpath_ng.ext.parser
+import jsonpath_ng.parser
 from moto.awslambda.exceptions import UnknownFunctionException
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
@@ -145,14 +147,14 @@ _STOPPED_WAIT_MARGIN_S = 30.0
 _callback_wait = threading.local()  # set while a .waitForTaskToken task's timeout is being set up
 
 
-class _AccessDenied(JsonRESTError):  # type: ignore[misc]  # moto ships no type hints
+class _AccessDenied(JsonRESTError):
     code = 403
 
     def __init__(self, message: str) -> None:
         super().__init__("AccessDeniedException", message)
 
 
-class _RequestTooLarge(JsonRESTError):  # type: ignore[misc]
+class _RequestTooLarge(JsonRESTError):
     code = 413
 
     def __init__(self, size: int) -> None:
@@ -396,7 +398,7 @@ def _parameters_too_large(env: Any) -> FailureEventException:
             env=env,
             error_name=StatesErrorName(typ=_DATA_LIMIT),
             event_type=HistoryEventType.TaskFailed,
-            event_details=EventDetails(
+            event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's own way
                 taskFailedEventDetails=TaskFailedEventDetails(error=_DATA_LIMIT.to_name(), cause=cause)
             ),
         )
@@ -404,12 +406,12 @@ def _parameters_too_large(env: Any) -> FailureEventException:
 
 
 # What ``FailureEvent`` reads of an environment, for a failure raised where none is at hand.
-_NO_ENVIRONMENT = SimpleNamespace(
+_NO_ENVIRONMENT: Any = SimpleNamespace(
     next_state_name=None, event_history_context=SimpleNamespace(source_event_id=0)
 )
 
 
-class _HistoryLimitReached(FailureEventException):  # type: ignore[misc]
+class _HistoryLimitReached(FailureEventException):
     """The execution's history is full: it fails with States.Runtime, its ExecutionFailed the last
     event allowed. Raised by every other event that would be added, so that a state catching the
     failure (and adding its own failure event) raises it again, up to the program."""
@@ -424,7 +426,7 @@ class _HistoryLimitReached(FailureEventException):  # type: ignore[misc]
                 env=_NO_ENVIRONMENT,
                 error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
                 event_type=HistoryEventType.TaskFailed,  # not terminal: adding it raises again
-                event_details=EventDetails(executionFailedEventDetails=self.details),
+                event_details=EventDetails(executionFailedEventDetails=self.details),  # type: ignore[typeddict-item]
             )
         )
 
@@ -499,8 +501,8 @@ def _events_entry_size(entry: dict[str, Any]) -> int:
 
 # moto parses a JSONPath (building ply's lexer and parser tables) every time a state reads one,
 # most of a Pass state's cost. A parsed path is only read, so states and executions share it.
-_parsed_json_path = functools.lru_cache(maxsize=1024)(json_path.parse)
-_parsed_result_path = functools.lru_cache(maxsize=1024)(result_path.parse)
+_parsed_json_path = functools.lru_cache(maxsize=1024)(jsonpath_ng.ext.parser.parse)  # json_path's parse
+_parsed_result_path = functools.lru_cache(maxsize=1024)(jsonpath_ng.parser.parse)  # result_path's
 
 Around = Callable[[LambdaTarget, Any], AbstractContextManager[object]]  # (target, event)
 
@@ -700,6 +702,7 @@ class MotoBridge:
         from moto.awslambda import responses as lambda_responses
         from moto.dynamodb.exceptions import ItemSizeTooLarge
         from moto.dynamodb.models import dynamo_type
+        from moto.dynamodb.models.utilities import bytesize
         from moto.events.exceptions import ValidationException as EventsValidation
         from moto.events.models import EventsBackend
         from moto.sns.exceptions import InvalidParameterValue
@@ -797,12 +800,8 @@ class MotoBridge:
         # DynamoDB: 400 KB items (moto refuses at 405,000 bytes, and counts an attribute being
         # replaced twice). PutItem says ItemSizeTooLarge's message, UpdateItem moto's own.
         def attribute_size(name: str, value: Any) -> int:
-            measured = (
-                value.size()
-                if isinstance(value, dynamo_type.DynamoType)
-                else dynamo_type.bytesize(str(value))
-            )
-            return int(dynamo_type.bytesize(name) + measured)
+            measured = value.size() if isinstance(value, dynamo_type.DynamoType) else bytesize(str(value))
+            return int(bytesize(name) + measured)
 
         def set_attribute(item: dict[str, Any], key: str, value: Any) -> None:
             size = sum(attribute_size(name, other) for name, other in item.items() if name != key)
