@@ -29,6 +29,10 @@ TWIRP_STATUS: dict[str, int] = {
 
 ROOM_NOT_FOUND = "requested room does not exist"
 PERMISSIONS_DENIED = "permissions denied"
+# The open-source server's defaults (limit.max_room_name_length, limit.max_participant_identity_length),
+# compared with a Go string's length: bytes of UTF-8, not characters. Only the length: LiveKit takes
+# any characters, control and format characters too.
+MAX_NAME_BYTES = 256
 
 
 class TwirpError(Exception):
@@ -59,3 +63,18 @@ class PlainAuthError(Exception):
 
 def not_found_room() -> TwirpError:
     return TwirpError("not_found", ROOM_NOT_FOUND)
+
+
+def name_too_long(what: str, value: str) -> str | None:
+    """LiveKit's ``ErrRoomNameExceedsLimits`` / ``ErrParticipantIdentityExceedsLimits`` message for a
+    name over the limit (``what``: "room name" or "participant identity"), else None."""
+    if len(value.encode("utf-8", errors="surrogatepass")) > MAX_NAME_BYTES:
+        return f"{what} length exceeds limits: max length {MAX_NAME_BYTES}"
+    return None
+
+
+def check_name_length(what: str, value: str) -> None:
+    """invalid_argument for a name over LiveKit's limit, as its Twirp services answer."""
+    problem = name_too_long(what, value)
+    if problem is not None:
+        raise TwirpError("invalid_argument", problem)

@@ -13,7 +13,7 @@ from livekit.protocol import room as rm
 from livekit.protocol.models import ParticipantInfo
 from livekit.protocol.sip import CreateSIPParticipantRequest
 
-from .errors import PERMISSIONS_DENIED, TwirpError
+from .errors import PERMISSIONS_DENIED, TwirpError, check_name_length
 from .sip import Later, create_sip_participant, may_call
 from .world import World
 
@@ -46,6 +46,8 @@ class Method:
 
 # -- RoomService ----------------------------------------------------------------------------
 def create_room(world: World, req: rm.CreateRoomRequest, t: float) -> Message:
+    # RoomService.CreateRoom checks the length; a dispatch's automatic room creation does not.
+    check_name_length("room name", req.name)
     state = world.ensure_room(
         req.name,
         t,

@@ -14,7 +14,7 @@ from livekit.protocol.models import ParticipantInfo
 
 from .agents import Fleet
 from .behaviours import Behaviour, parse_behaviour
-from .errors import TWIRP_STATUS
+from .errors import TWIRP_STATUS, name_too_long
 from .server import Fault, TwirpApp, _Server
 from .sip import parse_answer
 from .webhooks import Target, WebhookRecord, Webhooks, check_share, check_url
@@ -188,7 +188,12 @@ class LiveKitSimulator:
         attributes: dict[str, str] | None = None,
         state: str = "ACTIVE",
     ) -> None:
-        """A participant joins ``room`` now (the room is created if missing)."""
+        """A participant joins ``room`` now (the room is created if missing). ValueError for a join
+        LiveKit refuses: a room name or identity over 256 bytes."""
+        for what, name in (("room name", room), ("participant identity", identity)):
+            problem = name_too_long(what, name)
+            if problem is not None:
+                raise ValueError(problem)
         ParticipantInfo.Kind.Value(kind.upper())  # ValueError for an unknown kind or state
         ParticipantInfo.State.Value(state.upper())
         info = ParticipantInfo(

@@ -17,7 +17,7 @@ from livekit.api.access_token import Claims
 from livekit.protocol.models import ParticipantInfo
 from livekit.protocol.sip import CreateSIPParticipantRequest, SIPParticipantInfo
 
-from .errors import TwirpError
+from .errors import TwirpError, check_name_length
 from .model import new_id
 
 ANSWERS = ("answer", "busy", "noanswer", "decline")
@@ -89,6 +89,9 @@ def create_sip_participant(
         raise TwirpError("invalid_argument", "missing sip call to")
     if not req.room_name:
         raise TwirpError("invalid_argument", "missing room name")
+    # The callee joins the room as this identity, and LiveKit refuses a join over its limits.
+    check_name_length("room name", req.room_name)
+    check_name_length("participant identity", req.participant_identity)
     number, room, trunk = req.sip_call_to, req.room_name, req.sip_trunk_id
     answer = telephony.answer_for(number)
     telephony.calls.append((room, number, answer))

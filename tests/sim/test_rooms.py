@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from livekit import api
 
 from clocks import VirtualClock
@@ -134,3 +135,39 @@ def test_a_room_closes_departure_timeout_after_its_last_user_leaves(
     # Then it was open at 19 s and closed at 21 s
     assert still_open == ["call-1"]
     assert sim.room_names() == []
+
+
+EMOJI = "\U0001f600"  # 4 bytes of UTF-8
+
+
+def test_create_room_refuses_a_name_over_256_bytes_as_livekit_does(sim: LiveKitSimulator) -> None:
+    # When rooms are created whose names are 256 emoji (256 characters, 1,024 bytes) and 257 bytes
+    for name in (EMOJI * 256, EMOJI * 64 + "a"):
+        err = server_error(sim, lambda c, name=name: c.room.create_room(api.CreateRoomRequest(name=name)))
+
+        # Then LiveKit's limit (bytes, not characters) answers invalid_argument, and no room exists
+        assert (err.code, err.status) == ("invalid_argument", 400)
+        assert err.message == "room name length exceeds limits: max length 256"
+    assert sim.room_names() == []
+
+
+def test_create_room_takes_any_name_of_at_most_256_bytes_control_characters_too(
+    sim: LiveKitSimulator,
+) -> None:
+    # When rooms are created with 256 bytes of emoji, and with characters we refuse but LiveKit does not
+    names = [EMOJI * 64, "call\u202e4711", "call\x854711", "call\u200b"]
+    for name in names:
+        create_room(sim, name)
+
+    # Then LiveKit creates them all: it limits bytes, not characters
+    assert sorted(sim.room_names()) == sorted(names)
+
+
+def test_a_participant_whose_identity_is_over_256_bytes_cannot_join(sim: LiveKitSimulator) -> None:
+    # When a participant with an identity of 65 emoji (260 bytes) joins
+    with pytest.raises(ValueError, match="participant identity length exceeds limits"):
+        sim.add_participant("call-1", EMOJI * 65)
+
+    # Then it is not in the room (LiveKit refuses the join); 64 emoji join
+    sim.add_participant("call-1", EMOJI * 64)
+    assert [p.identity for p in participants(sim, "call-1")] == [EMOJI * 64]

@@ -179,3 +179,25 @@ def test_unknown_sip_answer_is_rejected(phone_sim: LiveKitSimulator) -> None:
     # Then it says which answers exist
     with pytest.raises(ValueError, match="answer, busy, noanswer, decline"):
         phone_sim.set_sip_answer(NUMBER, "voicemail")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"participant_identity": "\U0001f4de" * 65},
+            "participant identity length exceeds limits: max length 256",
+        ),
+        ({"room": "\U0001f4de" * 65}, "room name length exceeds limits: max length 256"),
+    ],
+)
+def test_a_callee_identity_or_room_over_256_bytes_is_invalid_argument_and_places_no_call(
+    phone_sim: LiveKitSimulator, fields: dict[str, str], message: str
+) -> None:
+    # Given a dial whose participant identity or room name is 260 bytes (65 four-byte emoji)
+    # When it is dialled
+    error = server_error(phone_sim, lambda c: c.sip.create_sip_participant(dial(**fields)))
+
+    # Then LiveKit's limit refuses it before any call is placed
+    assert (error.code, error.status, error.message) == ("invalid_argument", 400, message)
+    assert phone_sim.sip_calls() == []
