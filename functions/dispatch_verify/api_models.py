@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from dispatch_verify.errors import Cause
 from dispatch_verify.models import (
     MAX_METADATA_BYTES,
+    NAME_PATTERN,
+    NAME_RULE,
     DispatchRequest,
     Options,
     ParticipantSeen,
@@ -17,15 +19,17 @@ from dispatch_verify.models import (
 )
 from dispatch_verify.ports.ledger import AttemptRecord, Status
 
-PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
-
 
 class DispatchCreate(BaseModel):
     """Dispatch ``agent_name`` into ``room`` and verify that it joined."""
 
     model_config = ConfigDict(extra="forbid")
-    room: str = Field(min_length=1, max_length=256, json_schema_extra={"pattern": PRINTABLE})
-    agent_name: str = Field(min_length=1, max_length=256, json_schema_extra={"pattern": PRINTABLE})
+    room: str = Field(
+        min_length=1, max_length=256, json_schema_extra={"pattern": NAME_PATTERN}, description=NAME_RULE
+    )
+    agent_name: str = Field(
+        min_length=1, max_length=256, json_schema_extra={"pattern": NAME_PATTERN}, description=NAME_RULE
+    )
     metadata: dict[str, Any] | str | None = Field(
         None, description=f"JSON object (or string) for the agent's job, at most {MAX_METADATA_BYTES} bytes"
     )
@@ -37,17 +41,15 @@ class DispatchCreate(BaseModel):
         None,
         min_length=1,
         max_length=128,
-        json_schema_extra={"pattern": PRINTABLE},
-        description="The same key with the same body returns the first request; with another body, 409",
+        json_schema_extra={"pattern": NAME_PATTERN},
+        description="The same key with the same body returns the first request; with another body, 409; "
+        + NAME_RULE,
     )
 
     @field_validator("room", "agent_name", "idempotency_key")
     @classmethod
-    def _printable(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        _utf8(value)
-        return DispatchRequest._printable(value)
+    def _name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return DispatchRequest._name(value, info)
 
     @field_validator("metadata")
     @classmethod

@@ -9,15 +9,28 @@ without AWS and avoids interpreter differences in JSONPath filters.
 from __future__ import annotations
 
 import json
-import re
+import unicodedata
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from dispatch_verify.errors import Cause, ErrorDetail
 
-# LiveKit room and agent names: printable, no control characters, bounded.
-_NAME = re.compile(r"^[^\x00-\x1f\x7f]+$")
+# LiveKit compares a room name's or an identity's byte length (a Go string) with its limit, 256.
+MAX_NAME_BYTES = 256
+NAME_RULE = (
+    f"at most {MAX_NAME_BYTES} bytes of UTF-8; no control, format (zero-width, bidi, BOM) or separator "
+    "characters other than a plain space inside, no noncharacters"
+)
+# The rule's refusals in the Basic Multilingual Plane, for the OpenAPI document (a pattern cannot count
+# bytes, and astral code points are written differently in each regex dialect): name_problem decides.
+NAME_PATTERN = (
+    r"^[^\x00-\x1f\x7f-\xa0\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u1680\u180e"
+    r"\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f\u3000\ud800-\udfff\ufdd0-\ufdef\ufeff"
+    r"\ufff9-\ufffb\ufffe\uffff]+$"
+)
+_NAME_SCHEMA: JsonDict = {"pattern": NAME_PATTERN}
 MAX_METADATA_BYTES = 64 * 1024
 MAX_RINGING_TIMEOUT_S = 40
 MAX_PARTICIPANTS_SEEN = 20  # participants a check keeps by name (the state has 256 KB in all)
@@ -34,6 +47,41 @@ OutcomeStatus = Literal["verified", "verified_and_dialled", "escalated"]
 # an execution started by the next version still finishes after a rollback. Input from outside (the
 # workflow input, the API's body) is validated without it: an unknown field there is a mistake.
 FROM_STATE = {"from_state": True}
+
+
+def name_problem(value: str) -> str | None:
+    """Why LiveKit would refuse ``value`` as a name (room, agent, identity, ...), or why we do; None if
+    it is a good name. LiveKit takes any string of at most 256 bytes; we also refuse the characters that
+    cannot be seen or that make two names look alike: control (Cc), format (Cf: zero-width characters,
+    bidi overrides, the byte order mark), separators other than the plain space (Zs, Zl, Zp),
+    surrogates (Cs) and noncharacters. Plain spaces may be inside a name, not around it. The message
+    names a code point, never the value."""
+    for index, char in enumerate(value):
+        code = ord(char)
+        category = unicodedata.category(char)
+        refused = category in ("Cc", "Cf", "Cs", "Zl", "Zp") or (category == "Zs" and char != " ")
+        if refused or 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:
+            return (
+                f"must not contain control, format or separator characters or noncharacters "
+                f"(U+{code:04X} at {index})"
+            )
+    if value != value.strip(" "):
+        return "must not begin or end with a space"
+    size = len(value.encode("utf-8"))
+    if size > MAX_NAME_BYTES:
+        return f"must be at most {MAX_NAME_BYTES} bytes of UTF-8 (it is {size})"
+    return None
+
+
+def _checked_name(value: str | None, info: ValidationInfo) -> str | None:
+    # A document another version wrote (the state between steps) keeps the names it was started with:
+    # they were judged when they came in, perhaps by rules older than these.
+    if value is None or (info.context and info.context.get("from_state")):
+        return value
+    problem = name_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
 
 
 class _Strict(BaseModel):
@@ -54,6 +102,10 @@ class _Strict(BaseModel):
 
 
 class Options(_Strict):
+    # Strict types: true is not 1, "45" is not 45, "no" is not false (JSON's numbers and booleans are
+    # what the state between steps holds, so it still reads back).
+    model_config = ConfigDict(strict=True)
+
     join_timeout_s: int = Field(45, ge=1, le=3600)
     poll_interval_s: int = Field(3, ge=1, le=300)  # Wait.SecondsPath needs an integer
     # With LiveKit webhooks expected (template parameter LiveKitWebhooks), the join webhook ends a
@@ -67,20 +119,26 @@ class Options(_Strict):
 class SipRequest(_Strict):
     """Dial the callee into the room over SIP once the agent is verified (CreateSIPParticipant)."""
 
-    trunk_id: str = Field(min_length=1, max_length=256)
-    call_to: str = Field(min_length=1, max_length=128)  # personal data: masked in logs and escalations
-    participant_identity: str = Field(min_length=1, max_length=256)
-    participant_name: str | None = Field(None, min_length=1, max_length=256)
+    model_config = ConfigDict(strict=True)  # as Options
+
+    trunk_id: str = Field(min_length=1, max_length=256, json_schema_extra=_NAME_SCHEMA, description=NAME_RULE)
+    call_to: str = Field(  # personal data: masked in logs and escalations
+        min_length=1, max_length=128, json_schema_extra=_NAME_SCHEMA, description=NAME_RULE
+    )
+    participant_identity: str = Field(
+        min_length=1, max_length=256, json_schema_extra=_NAME_SCHEMA, description=NAME_RULE
+    )
+    participant_name: str | None = Field(
+        None, min_length=1, max_length=256, json_schema_extra=_NAME_SCHEMA, description=NAME_RULE
+    )
     wait_until_answered: bool = True
     # The dial step must return inside its Lambda timeout: ringing plus a margin stays under it.
     ringing_timeout_s: int = Field(30, ge=1, le=MAX_RINGING_TIMEOUT_S)
 
     @field_validator("trunk_id", "call_to", "participant_identity", "participant_name")
     @classmethod
-    def _printable(cls, value: str | None) -> str | None:
-        if value is not None and (not _NAME.match(value) or value != value.strip()):
-            raise ValueError("must be printable text without control characters or surrounding spaces")
-        return value
+    def _name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _checked_name(value, info)
 
 
 class DispatchRequest(_Strict):
@@ -102,19 +160,22 @@ class DispatchRequest(_Strict):
             raise ValueError('room is required (only a heartbeat, kind "heartbeat", may leave it out)')
         return data
 
-    @field_validator("room", "agent_name")
+    @field_validator("room", "agent_name", "request_id")
     @classmethod
-    def _printable(cls, value: str) -> str:
-        if not _NAME.match(value) or value != value.strip():
-            raise ValueError("must be printable text without control characters or surrounding spaces")
-        return value
+    def _name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _checked_name(value, info)
 
     @field_validator("metadata", mode="before")
     @classmethod
     def _metadata_as_string(cls, value: Any) -> str:
         if value is None:
             return ""
-        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        try:  # JSON has no NaN or Infinity (an integer too long for the API's parser arrives as one)
+            text = (
+                value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), allow_nan=False)
+            )
+        except ValueError:
+            raise ValueError("must be JSON: finite numbers of at most 4300 digits") from None
         if len(text.encode()) > MAX_METADATA_BYTES:
             raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes")
         return text

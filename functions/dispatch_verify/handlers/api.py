@@ -64,7 +64,26 @@ _INVALID = {
 
 # -- the routes ---------------------------------------------------------------------------------
 
-app = APIGatewayRestResolver(enable_validation=True)
+
+def _json_body(text: str) -> Any:
+    """The body as JSON (RFC 8259): NaN and Infinity are not JSON (400). An integer with more digits
+    than Python converts (4,300) is read as an infinite float, which every integer field and the
+    metadata refuse (422), instead of a ValueError inside the parse (a 5xx)."""
+    return json.loads(text, parse_int=_json_int, parse_constant=_not_a_json_constant)
+
+
+def _json_int(digits: str) -> int | float:
+    try:
+        return int(digits)
+    except ValueError:
+        return float(digits)  # +-inf: out of every range
+
+
+def _not_a_json_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
+
+
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_json_body)
 
 
 @app.post(
@@ -291,7 +310,34 @@ def _openapi_json() -> str:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return app.resolve(_media_type_in_lower_case(event), context)
+
+
+def _media_type_in_lower_case(event: dict[str, Any]) -> dict[str, Any]:
+    """Media types are case-insensitive (RFC 9110) but Powertools compares them as written: the
+    Content-Type's type and subtype in lower case, so that APPLICATION/JSON is read as JSON too."""
+
+    def lower(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        media_type, separator, parameters = value.partition(";")
+        return media_type.lower() + separator + parameters
+
+    def normalized(headers: Any, each: bool) -> Any:
+        if not isinstance(headers, dict):
+            return headers
+        return {
+            name: ([lower(v) for v in value] if each and isinstance(value, list) else lower(value))
+            if isinstance(name, str) and name.lower() == "content-type"
+            else value
+            for name, value in headers.items()
+        }
+
+    return {
+        **event,
+        "headers": normalized(event.get("headers"), each=False),
+        "multiValueHeaders": normalized(event.get("multiValueHeaders"), each=True),
+    }
 
 
 if __name__ == "__main__":  # `make openapi`
