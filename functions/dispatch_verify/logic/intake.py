@@ -56,9 +56,7 @@ def legacy_body_hash(request: DispatchRequest, idempotency_key: str | None) -> s
     """The hash items accepted before 2026-12 keep: the workflow input with defaults filled in. A retry
     of such a request still matches it (while its item lives, 30 days), as long as the defaults are
     those it was accepted under."""
-    canonical = {"request": request.model_dump(mode="json", exclude={"request_id"}), "key": idempotency_key}
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return body_hash(request.model_dump(mode="json", exclude={"request_id"}), idempotency_key)
 
 
 def accept_dispatch(
