@@ -561,12 +561,6 @@ def _maybe_json(text: Any) -> Any:
         return text
 
 
-def _env_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _restore_environ(saved: dict[str, str]) -> None:
     os.environ.clear()
     os.environ.update(saved)

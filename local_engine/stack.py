@@ -435,7 +435,7 @@ def _function(session: Any, stack: Stack, lid: str, props: dict[str, Any]) -> No
         Code={"ZipFile": _placeholder_zip()},
         Timeout=int(props.get("Timeout", 3)),
         MemorySize=int(props.get("MemorySize", 128)),
-        Environment={"Variables": {k: _env_text(v) for k, v in _variables(props).items()}},
+        Environment={"Variables": function_environment(stack, lid)},
         Architectures=props.get("Architectures", ["x86_64"]),
     )
     stack.refs[lid] = name
