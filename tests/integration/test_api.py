@@ -28,6 +28,12 @@ def get(api: LocalApi, request_id: str) -> Answer:
     return via_handler(api, "GET", f"/dispatches/{request_id}")
 
 
+def ledger_table(engine: LocalEngine) -> tuple[Any, str]:
+    """A DynamoDB client (as the tests' administrator) and the ledger table's name."""
+    table = engine.function("DispatchApiFunction").environment["LEDGER_TABLE_NAME"]
+    return boto3.client("dynamodb", region_name=engine.region), table
+
+
 def executions(engine: LocalEngine) -> list[dict[str, Any]]:
     return list(engine.sfn.list_executions(stateMachineArn=engine.state_machine_arn)["executions"])
 
@@ -124,8 +130,8 @@ def test_a_lost_final_ledger_write_is_repaired_from_the_execution(
     sim.set_agent("fast-agent", "warm")
     request_id = post(api, a_dispatch("api-room-5", "fast-agent")).body["request_id"]
     follow(lambda: get(api, request_id))
-    table = engine.function("DispatchApiFunction").environment["LEDGER_TABLE_NAME"]
-    boto3.client("dynamodb", region_name=engine.region).update_item(
+    dynamodb, table = ledger_table(engine)
+    dynamodb.update_item(
         TableName=table,
         Key={"request_id": {"S": request_id}},
         UpdateExpression="SET #s = :r",
@@ -200,8 +206,9 @@ def test_a_retry_of_a_request_accepted_before_the_hash_covered_only_what_was_sen
     follow(lambda: get(api, first.body["request_id"]))
     body = DispatchCreate.model_validate(payload)
     legacy = legacy_body_hash(body.workflow_input(), body.idempotency_key)
-    boto3.client("dynamodb", region_name=engine.region).update_item(
-        TableName=engine.function("DispatchApiFunction").environment["LEDGER_TABLE_NAME"],
+    dynamodb, table = ledger_table(engine)
+    dynamodb.update_item(
+        TableName=table,
         Key={"request_id": {"S": first.body["request_id"]}},
         UpdateExpression="SET body_sha256 = :h",
         ExpressionAttributeValues={":h": {"S": legacy}},
@@ -224,8 +231,7 @@ def test_a_key_reused_after_its_ledger_item_expired_never_reports_another_reques
     payload = a_dispatch("api-room-10", "fast-agent", idempotency_key="room-10")
     first = post(api, payload)
     follow(lambda: get(api, first.body["request_id"]))
-    table = engine.function("DispatchApiFunction").environment["LEDGER_TABLE_NAME"]
-    dynamodb = boto3.client("dynamodb", region_name=engine.region)
+    dynamodb, table = ledger_table(engine)
     dynamodb.delete_item(TableName=table, Key={"request_id": {"S": first.body["request_id"]}})
 
     # When the key comes back with another room and agent
