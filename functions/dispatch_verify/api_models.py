@@ -6,18 +6,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from dispatch_verify.errors import Cause
 from dispatch_verify.models import (
     MAX_METADATA_BYTES,
     NAME_PATTERN,
     NAME_RULE,
     DispatchRequest,
     Options,
+    Outcome,
     ParticipantSeen,
-    SipDetail,
+    Phase,
     SipRequest,
 )
-from dispatch_verify.ports.ledger import AttemptRecord, Status
+from dispatch_verify.ports.ledger import LedgerItem, Status
 
 
 class DispatchCreate(BaseModel):
@@ -79,26 +79,52 @@ class DispatchAccepted(BaseModel):
     status_url: str
 
 
-class DispatchView(BaseModel):
-    """What the ledger knows of a request."""
+class DispatchView(Outcome):
+    """A request as the ledger knows it: while running, ``status`` running and its ``phase``; once
+    ended, the outcome (the same fields, names and types as the CLI's ``--json`` and the EventBridge
+    outcome events' detail), and the room's participants at the last check."""
 
-    request_id: str
-    status: Status
-    room: str
-    agent_name: str
-    attempts: list[AttemptRecord] = Field(
-        description="One per dispatch: id, LiveKit's UTC created time, jobs seen"
+    status: Status  # type: ignore[assignment]  # the outcome's statuses, and running
+    phase: Phase | None = Field(
+        None, description="While running: dispatching, waiting_for_agent, redispatching, dialling, ..."
     )
     participants: list[ParticipantSeen] = Field(description="The room's participants at the last check")
-    agent_identity: str | None = None
-    dispatch_id: str | None = Field(None, description="The dispatch whose agent joined")
-    join_latency_s: float | None = None
-    cause: Cause | None = None
-    sip: SipDetail | None = Field(
-        None, description="The call, when one was requested: how it ended; the number masked to 4 digits"
-    )
     accepted_at: str | None = None
-    finished_at: str | None = None
+    finished_at: str | None = None  # type: ignore[assignment]  # None while running
+
+    @classmethod
+    def of(cls, item: LedgerItem) -> DispatchView:
+        first = item.attempts[0] if item.attempts else None
+        return cls(
+            status=item.status,
+            phase=item.phase if item.status == "running" else None,
+            request_id=item.request_id,
+            room=item.room,
+            agent_name=item.agent_name,
+            kind="heartbeat" if item.kind == "heartbeat" else "request",
+            cause=item.cause,
+            last_error=item.last_error,
+            agent_identity=item.agent_identity,
+            dispatch_id=item.dispatch_id,
+            dispatch_ids=[a.dispatch_id for a in item.attempts],
+            attempts=len(item.attempts),
+            dispatches=list(item.attempts),
+            join_latency_s=item.join_latency_s,
+            started_at=item.accepted_at or "",
+            first_dispatch_at=first.created_at if first else None,
+            agent_joined_at=item.agent_joined_at,
+            finished_at=item.finished_at,
+            sip=item.sip,
+            participants=item.participants,
+            accepted_at=item.accepted_at,
+        )
+
+
+class DispatchList(BaseModel):
+    dispatches: list[DispatchView] = Field(description="Newest first")
+    next_token: str | None = Field(
+        None, description="Give it as next_token (with the same filters) for the next page; absent: the last"
+    )
 
 
 class FieldProblem(BaseModel):

@@ -31,6 +31,16 @@ NAME_PATTERN = (
     r"\ufff9-\ufffb\ufffe\uffff]+$"
 )
 _NAME_SCHEMA: JsonDict = {"pattern": NAME_PATTERN}
+# A request id is an execution name, which Step Functions refuses unless it is 1 to 80 characters
+# without whitespace, brackets < > { } [ ], wildcards ? *, the characters " # % \ ^ | ~ ` $ & , ; : /
+# and control characters (U+0000-001F, U+007F-009F). The API, the CLI and "Prepare request" judge it so.
+MAX_EXECUTION_NAME = 80
+EXECUTION_NAME_RULE = (
+    f"1 to {MAX_EXECUTION_NAME} characters, as Step Functions names an execution: no whitespace, "
+    'brackets <>{}[], wildcards ?*, control characters or any of "#%^|~\\`$&,;:/'
+)
+_EXECUTION_NAME_REFUSED = set('<>{}[]?*"#%\\^|~`$&,;:/')
+EXECUTION_NAME_PATTERN = r"^[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}$"
 MAX_METADATA_BYTES = 64 * 1024
 MAX_RINGING_TIMEOUT_S = 40
 MAX_PARTICIPANTS_SEEN = 20  # participants a check keeps by name (the state has 256 KB in all)
@@ -38,8 +48,12 @@ MAX_PARTICIPANTS_SEEN = 20  # participants a check keeps by name (the state has 
 
 # What the Choice state routes on after "Check participants" and "Re-dispatch agent".
 Next = Literal["verified", "wait", "redispatch", "escalate"]
-# What "Outcome?" routes on: "verified_and_dialled" when a call was requested and connected.
-OutcomeStatus = Literal["verified", "verified_and_dialled", "escalated"]
+# How a request ended, one vocabulary for the CLI's --json, GET /dispatches/{id} and the EventBridge
+# events. A call that connected is "verified" with its ``sip`` block (answered); one that did not is
+# "escalated" with cause dial_failed. "cancelled": DELETE /dispatches/{id} stopped it.
+OutcomeStatus = Literal["verified", "escalated", "cancelled"]
+# What a running request is doing (GET's ``phase``), written to the ledger by the steps.
+Phase = Literal["dispatching", "waiting_for_agent", "redispatching", "dialling", "escalating", "recording"]
 
 
 # Validation context for a document another version of this code may have written (the state between
@@ -70,6 +84,21 @@ def name_problem(value: str) -> str | None:
     size = len(value.encode("utf-8"))
     if size > MAX_NAME_BYTES:
         return f"must be at most {MAX_NAME_BYTES} bytes of UTF-8 (it is {size})"
+    return None
+
+
+def execution_name_problem(value: str) -> str | None:
+    """Why Step Functions would refuse ``value`` as an execution name (so as a request id), or None.
+    The message names the character's code point and place, never the value."""
+    if not 1 <= len(value) <= MAX_EXECUTION_NAME:
+        return f"must be 1 to {MAX_EXECUTION_NAME} characters (it is {len(value)})"
+    for index, char in enumerate(value):
+        code = ord(char)
+        if char.isspace() or char in _EXECUTION_NAME_REFUSED or code <= 0x1F or 0x7F <= code <= 0x9F:
+            return (
+                f"must not contain whitespace, brackets, wildcards, control characters or "
+                f'"#%^|~\\`$&,;:/ (U+{code:04X} at {index}), as Step Functions names an execution'
+            )
     return None
 
 
@@ -165,6 +194,16 @@ class DispatchRequest(_Strict):
     def _name(cls, value: str | None, info: ValidationInfo) -> str | None:
         return _checked_name(value, info)
 
+    @field_validator("request_id")
+    @classmethod
+    def _execution_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or (info.context and info.context.get("from_state")):
+            return value
+        problem = execution_name_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
     @field_validator("metadata", mode="before")
     @classmethod
     def _metadata_as_string(cls, value: Any) -> str:
@@ -258,23 +297,51 @@ class StepError(BaseModel):
     Cause: str | None = None
 
 
+class DispatchRecord(BaseModel):
+    """One dispatch of a request as an outcome, the ledger and GET show it: its id, LiveKit's UTC
+    creation time, and what the checks saw of its jobs."""
+
+    model_config = ConfigDict(extra="ignore")
+    dispatch_id: str
+    created_at: str
+    deleted: bool = False
+    checks: int = 0
+    job_states: list[JobSeen] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, attempt: Attempt) -> DispatchRecord:
+        return cls.model_validate(attempt.model_dump(mode="json"))
+
+
 class Outcome(_Strict):
+    """How a request ended: the CLI's ``--json``, ``GET /dispatches/{id}`` once finished, and the detail
+    of the EventBridge outcome events, field for field. ``attempts`` counts the dispatches made (an
+    integer everywhere, as in the escalation bundle); ``dispatches`` lists them."""
+
     status: OutcomeStatus
     request_id: str
     room: str
     agent_name: str
     kind: Literal["request", "heartbeat"] = "request"
-    cause: Cause | None = None
+    cause: Cause | None = None  # why it was escalated (None when verified or cancelled)
+    last_error: ErrorDetail | None = None  # the last error a step met (LiveKit's code, message, status)
     agent_identity: str | None = None
     dispatch_id: str | None = None  # the dispatch that succeeded
     dispatch_ids: list[str] = Field(default_factory=list)
     attempts: int = 0
+    dispatches: list[DispatchRecord] = Field(default_factory=list)
     join_latency_s: float | None = None  # first dispatch -> agent's joined_at (LiveKit's clocks)
     started_at: str
     first_dispatch_at: str | None = None
     agent_joined_at: str | None = None
     finished_at: str
-    sip: SipDetail | None = None  # when a call was requested
+    sip: SipDetail | None = None  # when a call was requested: answered, or how it failed
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _one_verified(cls, value: Any) -> Any:
+        # Written by the version before one vocabulary (an execution's output, the state between steps).
+        return "verified" if value == "verified_and_dialled" else value
 
 
 class EscalationBundle(_Strict):

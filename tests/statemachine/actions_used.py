@@ -36,8 +36,9 @@ ACTIONS_USED: dict[str, set[str]] = {
     "CheckParticipantsFunction": {SECRET, LEDGER_UPDATE},
     # handlers/redispatch_agent.py: the secret (livekit.connect), then ledger.record_progress.
     "RedispatchAgentFunction": {SECRET, LEDGER_UPDATE},
-    # handlers/dial_callee.py: livekit.connect(config.livekit_credentials()).
-    "DialCalleeFunction": {SECRET},
+    # handlers/dial_callee.py: livekit.connect(config.livekit_credentials()), and ledger.dial_allowed
+    # -> Ledger.claim_dial (the conditional UpdateItem that refuses to dial a cancelled request).
+    "DialCalleeFunction": {SECRET, LEDGER_UPDATE},
     # handlers/escalate.py -> notify.AwsEscalationChannel.publish: sns.publish (EscalationTopic) and
     # events.put_events (EscalationBus). The topic is encrypted with DispatchVerifyKey: SNS uses the
     # key as the publisher, who needs kms:GenerateDataKey and kms:Decrypt on it.
@@ -52,11 +53,20 @@ ACTIONS_USED: dict[str, set[str]] = {
     #   Ledger.forget (delete_item) when the start failed;
     # * GET /dispatches/{id}, logic/intake.dispatch_status: Ledger.get (get_item),
     #   StepFunctionsExecutions.describe (describe_execution) and Ledger.finish_from_execution
-    #   (update_item) to repair an item whose final write was lost.
-    # (POST /livekit/webhook is LiveKitWebhookFunction's: no secret, no wait table here.)
+    #   (update_item) to repair an item whose final write was lost;
+    # * GET /dispatches, Ledger.list: query on the ledger's indexes (ByRoom, ByDay);
+    # * DELETE /dispatches/{id}, logic/cancel.cancel_dispatch: Ledger.cancel (update_item, conditional),
+    #   StepFunctionsExecutions.describe and stop (stop_execution), the secret (livekit.connect: delete
+    #   the request's dispatches and room), outcome_events.publish_outcome (events.put_events on the
+    #   stack's bus: AgentDispatchCancelled).
+    # (POST /livekit/webhook is LiveKitWebhookFunction's: no wait table here.)
     "DispatchApiFunction": {
+        SECRET,
         "states:StartExecution",
         "states:DescribeExecution",
+        "states:StopExecution",
+        "events:PutEvents",
+        "dynamodb:Query",
         "dynamodb:PutItem",
         "dynamodb:GetItem",
         "dynamodb:UpdateItem",

@@ -1,6 +1,7 @@
 """Lambda behind API Gateway, its routes and their handling in one place: ``POST /dispatches`` starts a
-verified dispatch, ``GET /dispatches/{request_id}`` follows it. (``POST /livekit/webhook``, on the same
-API, is a function of its own, ``handlers/livekit_webhook.py``; ``openapi_json`` documents it here too.)
+verified dispatch, ``GET /dispatches/{request_id}`` follows it, ``DELETE /dispatches/{request_id}``
+cancels it, ``GET /dispatches`` lists them. (``POST /livekit/webhook``, on the same API, is a function
+of its own, ``handlers/livekit_webhook.py``; ``openapi_json`` documents it here too.)
 
 Powertools' ``APIGatewayRestResolver`` validates requests against the pydantic models below and
 generates the OpenAPI document from them (``docs/openapi.json``, kept fresh by a test). Bad input is
@@ -10,6 +11,7 @@ always a 4xx naming the field: 400 for a body that is not JSON, 413 for one over
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -20,34 +22,43 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
-from dispatch_verify import config
+from dispatch_verify import clock, config
+from dispatch_verify.adapters import livekit
+from dispatch_verify.adapters.aws import outcome_events
 from dispatch_verify.adapters.aws.executions import StepFunctionsExecutions
 from dispatch_verify.adapters.aws.ledger import Ledger
 from dispatch_verify.api_models import (
     DispatchAccepted,
     DispatchCreate,
+    DispatchList,
     DispatchView,
     FieldProblem,
     Problem,
 )
-from dispatch_verify.errors import ConfigurationError
+from dispatch_verify.errors import ConfigurationError, DispatchVerifyError
+from dispatch_verify.logic.cancel import AlreadyFinished, cancel_dispatch
 from dispatch_verify.logic.intake import (
     IdempotencyConflict,
     OverHistoryBudget,
     accept_dispatch,
     dispatch_status,
 )
+from dispatch_verify.models import EXECUTION_NAME_PATTERN, MAX_EXECUTION_NAME, Outcome
 from dispatch_verify.observability import logger, tracer
+from dispatch_verify.ports.ledger import MAX_PAGE, BadPageToken, ListQuery, Status
 
 MAX_BODY_BYTES = 100 * 1024
 API_TITLE = "dispatch-verify"
 API_VERSION = "1.0.0"
-_REQUEST_ID = r"^[A-Za-z0-9_-]+$"
+# A request id is an execution name: the rule Step Functions names executions by (models.py).
+RequestId = Annotated[str, Path(min_length=1, max_length=MAX_EXECUTION_NAME, pattern=EXECUTION_NAME_PATTERN)]
+DEFAULT_LIST_SINCE_H = 24
 
 
 # -- the contract -------------------------------------------------------------------------------
@@ -129,28 +140,115 @@ def create_dispatch(body: DispatchCreate) -> Response[dict[str, Any]]:
 
 @app.get(
     "/dispatches/<request_id>",
-    summary="Follow a dispatch: running, verified or escalated",
+    summary="Follow a dispatch: running (with its phase), verified, escalated or cancelled",
     responses={
         **_answer(HTTPStatus.OK, "The request as the ledger knows it", DispatchView),
         **_answer(HTTPStatus.UNPROCESSABLE_ENTITY, "The request id is malformed"),
         **_answer(HTTPStatus.NOT_FOUND, "No request with this id (or it expired)"),
     },
 )
-def get_dispatch(
-    request_id: Annotated[str, Path(min_length=1, max_length=80, pattern=_REQUEST_ID)],
-) -> Response[dict[str, Any]]:
+def get_dispatch(request_id: RequestId) -> Response[dict[str, Any]]:
     item = dispatch_status(request_id, _ledger(), _executions())
     if item is None:
         return _error(HTTPStatus.NOT_FOUND, f"no dispatch request {request_id}")
-    view = DispatchView.model_validate(item.model_dump(mode="json", exclude=_NOT_SHOWN))
+    return _view(HTTPStatus.OK, DispatchView.of(item))
+
+
+@app.delete(
+    "/dispatches/<request_id>",
+    summary="Cancel a dispatch: stop the workflow, delete its live dispatches; it never dials",
+    description=(
+        "Idempotent: a repeat answers the same. Publishes one AgentDispatchCancelled event. With "
+        "delete_room=true the room is deleted too, when the request let the workflow create it "
+        "(options.create_room, the default)."
+    ),
+    responses={
+        **_answer(HTTPStatus.OK, "Cancelled (now or by an earlier call)", DispatchView),
+        **_answer(HTTPStatus.UNPROCESSABLE_ENTITY, "The request id or delete_room is malformed"),
+        **_answer(HTTPStatus.NOT_FOUND, "No request with this id (or it expired)"),
+        **_answer(HTTPStatus.CONFLICT, "The request ended (verified or escalated) before the cancel"),
+    },
+)
+def cancel(
+    request_id: RequestId,
+    delete_room: Annotated[bool, Query(description="Also delete the room the workflow created")] = False,
+) -> Response[dict[str, Any]]:
+    try:
+        cancelled = cancel_dispatch(
+            request_id,
+            _ledger(),
+            _executions(),
+            lambda: livekit.connect(config.livekit_credentials()),
+            _publish_cancelled,
+            delete_room=delete_room,
+        )
+    except AlreadyFinished as finished:
+        return _error(HTTPStatus.CONFLICT, f"the request has already ended: {finished.item.status}")
+    if cancelled is None:
+        return _error(HTTPStatus.NOT_FOUND, f"no dispatch request {request_id}")
+    return _view(HTTPStatus.OK, DispatchView.of(cancelled.item))
+
+
+@app.get(
+    "/dispatches",
+    summary="List dispatches, newest first",
+    responses={
+        **_answer(HTTPStatus.OK, "A page of requests; next_token when more follow", DispatchList),
+        **_answer(
+            HTTPStatus.UNPROCESSABLE_ENTITY, "A query parameter breaks the rules; errors[].field names it"
+        ),
+    },
+)
+def list_dispatches(
+    room: Annotated[str | None, Query(min_length=1, max_length=256, description="Only this room's")] = None,
+    status: Annotated[Status | None, Query(description="Only requests in this status")] = None,
+    since: Annotated[
+        dt.datetime | None,
+        Query(
+            description=f"Accepted at or after (ISO-8601 with a zone; default {DEFAULT_LIST_SINCE_H} h ago)"
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="At most this many per page")] = 20,
+    next_token: Annotated[str | None, Query(min_length=1, max_length=2048)] = None,
+) -> Response[dict[str, Any]]:
+    if since is not None and since.tzinfo is None:
+        problem = FieldProblem(
+            field="since", type="timezone_aware", message="must name its time zone, e.g. Z"
+        )
+        return _error(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid request: since", [problem])
+    now = clock.now()
+    oldest = now - config.ledger_ttl_days() * 86_400  # nothing older is kept
+    since_epoch = max(since.timestamp() if since else now - DEFAULT_LIST_SINCE_H * 3600, oldest)
+    query = ListQuery(
+        since=clock.iso_utc(since_epoch), room=room, status=status, limit=limit, next_token=next_token
+    )
+    try:
+        items, token = _ledger().list(query)
+    except BadPageToken as exc:
+        problem = FieldProblem(field="next_token", type="invalid_token", message=str(exc))
+        return _error(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid request: next_token", [problem])
+    page = DispatchList(dispatches=[DispatchView.of(item) for item in items], next_token=token)
     return Response(
         status_code=HTTPStatus.OK,
+        content_type=content_types.APPLICATION_JSON,
+        body=page.model_dump(mode="json", exclude_none=True),
+    )
+
+
+def _view(status: HTTPStatus, view: DispatchView) -> Response[dict[str, Any]]:
+    return Response(
+        status_code=status.value,
         content_type=content_types.APPLICATION_JSON,
         body=view.model_dump(mode="json"),
     )
 
 
-_NOT_SHOWN = {"body_sha256", "execution_arn", "updated_at", "expires_at", "kind"}
+def _publish_cancelled(outcome: Outcome) -> None:
+    # The cancel stands (ledger, execution, LiveKit) whether or not the event could be put: logged.
+    try:
+        outcome_events.publish_outcome(outcome)
+    except (ClientError, BotoCoreError, DispatchVerifyError) as exc:
+        logger.error("AgentDispatchCancelled not published", extra={"error": str(exc)})
 
 
 def _invalid(exc: RequestValidationError) -> Response[dict[str, Any]]:
@@ -291,7 +389,53 @@ def openapi_json() -> str:
         if schemas.setdefault(name, schema) != schema:
             raise ValueError(f"two different schemas named {name} in the API's document")
     document["components"]["schemas"] = dict(sorted(schemas.items()))
+    _deployment(document)
     return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def _deployment(document: dict[str, Any]) -> None:
+    """Where and how the deployed API is called: the stack's URL, its two auth modes (the stack's
+    ApiAuth parameter picks one), the open webhook, and the Location header of an accepted request."""
+    document["servers"] = [
+        {
+            "url": "https://{restApiId}.execute-api.{region}.amazonaws.com/v1",
+            "description": "The stack's output DispatchApiUrl without /dispatches",
+            "variables": {
+                "restApiId": {"default": "abc123", "description": "The stack's DispatchApi id"},
+                "region": {"default": "eu-west-1", "description": "The stack's region"},
+            },
+        },
+        {"url": "http://127.0.0.1:3000", "description": "dispatch-verify api (local, no auth)"},
+    ]
+    document["components"]["securitySchemes"] = {
+        # API Gateway's own convention for AWS_IAM: an apiKey-style Authorization header, signed.
+        "sigv4": {
+            "type": "apiKey",
+            "name": "Authorization",
+            "in": "header",
+            "x-amazon-apigateway-authtype": "awsSigv4",
+            "description": "ApiAuth=AWS_IAM (the default): SigV4 for service execute-api; the caller "
+            "needs execute-api:Invoke on the API's routes",
+        },
+        "api_key": {
+            "type": "apiKey",
+            "name": "x-api-key",
+            "in": "header",
+            "description": "ApiAuth=API_KEY: the key the stack creates (its usage plan throttles)",
+        },
+    }
+    document["security"] = [{"sigv4": []}, {"api_key": []}]
+    webhook = document["paths"].get("/livekit/webhook", {}).get("post")
+    if webhook is not None:
+        webhook["security"] = []  # LiveKit signs it with its own JWT: no AWS auth on this route
+    accepted = document["paths"]["/dispatches"]["post"]["responses"].get(str(HTTPStatus.ACCEPTED.value))
+    if accepted is not None:
+        accepted["headers"] = {
+            "Location": {
+                "description": "The URL to GET the request's status (also status_url in the body)",
+                "schema": {"type": "string"},
+            }
+        }
 
 
 def _openapi_json() -> str:

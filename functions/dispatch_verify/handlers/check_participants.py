@@ -10,6 +10,7 @@ from dispatch_verify import config
 from dispatch_verify.adapters import livekit
 from dispatch_verify.adapters.aws import ledger
 from dispatch_verify.logic.check import check_participants
+from dispatch_verify.logic.phase import phase_after
 from dispatch_verify.models import StepEvent, WorkflowState
 from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer
 
@@ -31,5 +32,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "participants": len(state.check.participants),
         },
     )
-    ledger.record_progress(state)
+    ledger.record_progress(state, phase_after(state))
     return state.model_dump(mode="json")

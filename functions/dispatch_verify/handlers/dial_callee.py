@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dispatch_verify import config
 from dispatch_verify.adapters import livekit
+from dispatch_verify.adapters.aws import ledger
 from dispatch_verify.logic.dial import dial_callee, mask_number
 from dispatch_verify.models import StepEvent, WorkflowState
 from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer
@@ -22,7 +23,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if sip is not None:  # the number is personal data: only its last four digits are logged
         logger.append_keys(sip_trunk_id=sip.trunk_id, call_to=mask_number(sip.call_to))
     with livekit.connect(config.livekit_credentials()) as port:
-        state = dial_callee(state, port)
+        checked = state
+        state = dial_callee(state, port, allowed=lambda: ledger.dial_allowed(checked))
     assert state.dialled is not None
     logger.info(
         "callee dialled",

@@ -10,6 +10,7 @@ from dispatch_verify import config
 from dispatch_verify.adapters import livekit
 from dispatch_verify.adapters.aws import ledger
 from dispatch_verify.logic.dispatch import dispatch_agent
+from dispatch_verify.logic.phase import phase_after
 from dispatch_verify.models import StepEvent, WorkflowState
 from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer
 
@@ -23,5 +24,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         state = dispatch_agent(state, port, webhooks=config.livekit_webhooks_expected())
     log_context(state)
     logger.info("agent dispatched", extra={"deadline_epoch": state.attempts[-1].deadline_epoch})
-    ledger.record_progress(state)
+    ledger.record_progress(state, phase_after(state))
     return state.model_dump(mode="json")

@@ -10,6 +10,7 @@ from dispatch_verify import config
 from dispatch_verify.adapters import livekit
 from dispatch_verify.adapters.aws import ledger
 from dispatch_verify.logic.dispatch import redispatch_agent
+from dispatch_verify.logic.phase import phase_after
 from dispatch_verify.models import StepEvent, WorkflowState
 from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer
 
@@ -24,5 +25,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     log_context(state)
     assert state.check is not None
     logger.info("re-dispatch done", extra={"next": state.check.next, "cause": state.check.cause})
-    ledger.record_progress(state)
+    ledger.record_progress(state, phase_after(state))
     return state.model_dump(mode="json")

@@ -7,6 +7,7 @@ before it dials: the callee's SIP participant already in the room is adopted, no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from dispatch_verify import clock
@@ -27,7 +28,11 @@ _REASONS: dict[int, DialReason] = {
 }
 
 
-def dial_callee(state: WorkflowState, port: LiveKitPort) -> WorkflowState:
+def dial_callee(
+    state: WorkflowState, port: LiveKitPort, *, allowed: Callable[[], bool] = lambda: True
+) -> WorkflowState:
+    """``allowed``: asked once, just before a call would be placed; False (the request was cancelled)
+    and nothing is dialled."""
     state = state.model_copy(deep=True)
     request, sip = state.request, state.request.sip
     if sip is None:
@@ -51,6 +56,9 @@ def dial_callee(state: WorkflowState, port: LiveKitPort) -> WorkflowState:
             participant_identity=already.identity, answered=True, dialled_at=clock.iso_utc(now)
         )
         return state
+    if not allowed():
+        logger.warning("the request was cancelled: not dialled")
+        raise DispatchVerifyError.of("internal", "the request was cancelled before the dial: not dialled")
     participant = port.create_sip_participant(
         SipCall(
             trunk_id=sip.trunk_id,

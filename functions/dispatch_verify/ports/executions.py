@@ -26,3 +26,7 @@ class Executions(Protocol):
     def describe(self, execution_arn: str) -> dict[str, Any]:
         """DescribeExecution's answer (``status``, ``output``, ``error``, ``cause``, ``input``)."""
         ...
+
+    def stop(self, execution_arn: str, cause: str) -> None:
+        """StopExecution (error ``Cancelled``); an execution that has already ended is left as it is."""
+        ...

@@ -3,26 +3,32 @@ request id (``LedgerItem``), what an outcome becomes in it. Kept in DynamoDB by 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatch_verify.errors import Cause
-from dispatch_verify.models import JobSeen, Outcome, ParticipantSeen, SipDetail
+from dispatch_verify.errors import Cause, ErrorDetail
+from dispatch_verify.models import DispatchRecord, Outcome, ParticipantSeen, Phase, SipDetail
 
-Status = Literal["running", "verified", "escalated"]
+Status = Literal["running", "verified", "escalated", "cancelled"]
+AttemptRecord = DispatchRecord  # the ledger's name for one dispatch of the request
+MAX_PAGE = 100
 
 
-class AttemptRecord(BaseModel):
-    """One dispatch of the request, as the ledger shows it: its id, LiveKit's UTC creation time, and
-    what the checks saw of its jobs."""
+@dataclass(frozen=True)
+class ListQuery:
+    """``GET /dispatches``: the newest first, accepted at or after ``since`` (UTC ISO-8601)."""
 
-    model_config = ConfigDict(extra="ignore")
-    dispatch_id: str
-    created_at: str
-    deleted: bool = False
-    checks: int = 0
-    job_states: list[JobSeen] = Field(default_factory=list)
+    since: str
+    room: str | None = None
+    status: Status | None = None
+    limit: int = 20
+    next_token: str | None = None  # opaque: the page before's
+
+
+class BadPageToken(ValueError):
+    """The next_token was not one this ledger gave (or is for another query)."""
 
 
 class LedgerItem(BaseModel):
@@ -32,6 +38,7 @@ class LedgerItem(BaseModel):
     room: str = ""
     agent_name: str = ""
     kind: str = "request"
+    phase: Phase | None = None  # while running: what the workflow is doing
     body_sha256: str | None = None  # the canonical body the API accepted (409 on a different one)
     execution_arn: str | None = None
     accepted_at: str | None = None
@@ -42,7 +49,9 @@ class LedgerItem(BaseModel):
     dispatch_id: str | None = None
     join_latency_s: float | None = None
     cause: Cause | None = None
+    last_error: ErrorDetail | None = None
     sip: SipDetail | None = None  # the call's end, when one was requested (number masked)
+    agent_joined_at: str | None = None
     finished_at: str | None = None
     expires_at: int | None = None
 
@@ -70,20 +79,31 @@ class LedgerPort(Protocol):
 
     def finish_from_execution(self, request_id: str, outcome: dict[str, Any]) -> None: ...
 
+    def cancel(self, request_id: str, outcome: dict[str, Any]) -> bool:
+        """Mark a running request cancelled (``outcome``: see ``final_values``); False if it had ended."""
+        ...
+
+    def list(self, query: ListQuery) -> tuple[list[LedgerItem], str | None]:
+        """A page of requests, newest first, and the token of the next page (None: the last page).
+        Raises ``BadPageToken`` for a token it did not give."""
+        ...
+
 
 def outcome_values(outcome: Outcome) -> dict[str, Any]:
     return final_values(outcome, None)
 
 
 def ledger_status(outcome: Outcome) -> Status:
-    """Verified (whatever followed the verification, e.g. a dial) or escalated."""
-    return "escalated" if outcome.status == "escalated" else "verified"
+    return outcome.status
 
 
 def final_values(outcome: Outcome, attempts: list[dict[str, Any]] | None) -> dict[str, Any]:
     values: dict[str, Any] = {
         "status": ledger_status(outcome),
+        "phase": None,
         "cause": outcome.cause,
+        "last_error": outcome.last_error.model_dump(mode="json") if outcome.last_error else None,
+        "agent_joined_at": outcome.agent_joined_at,
         "agent_identity": outcome.agent_identity,
         "dispatch_id": outcome.dispatch_id,
         "join_latency_s": outcome.join_latency_s,

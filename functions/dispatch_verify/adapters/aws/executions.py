@@ -1,5 +1,5 @@
 """Step Functions executions as the API uses them (``ports.executions.Executions``): start one by name,
-and describe one."""
+describe one, stop one."""
 
 from __future__ import annotations
 
@@ -29,3 +29,7 @@ class StepFunctionsExecutions:
     def describe(self, execution_arn: str) -> dict[str, Any]:
         described: dict[str, Any] = self._client.describe_execution(executionArn=execution_arn)
         return described
+
+    def stop(self, execution_arn: str, cause: str) -> None:
+        # Stopping an execution that has ended succeeds and changes nothing (Step Functions' own rule).
+        self._client.stop_execution(executionArn=execution_arn, error="Cancelled", cause=cause)
