@@ -91,7 +91,9 @@ def test_the_api_routes_are_the_documented_operations(template: dict[str, Any]) 
         == operations
         == {
             ("post", "/dispatches"),
+            ("get", "/dispatches"),
             ("get", "/dispatches/{request_id}"),
+            ("delete", "/dispatches/{request_id}"),
             ("post", "/livekit/webhook"),
         }
     )
@@ -100,6 +102,12 @@ def test_the_api_routes_are_the_documented_operations(template: dict[str, Any]) 
     assert {lid: {e["Properties"]["Path"] for e in found} for lid, found in by_function.items()} == {
         "DispatchApiFunction": {"/dispatches", "/dispatches/{request_id}"},
         "LiveKitWebhookFunction": {"/livekit/webhook"},
+    }
+    assert {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in by_function["DispatchApiFunction"]} == {
+        ("POST", "/dispatches"),
+        ("GET", "/dispatches"),
+        ("GET", "/dispatches/{request_id}"),
+        ("DELETE", "/dispatches/{request_id}"),
     }
 
 
@@ -233,11 +241,16 @@ def test_the_api_function_may_start_and_describe_executions_and_use_the_ledger(
     policies = function["Policies"]
     found = grants(function)
 
-    # Then it starts this state machine, puts, reads, updates and deletes ledger items (no scan, no
-    # batch), and describes only this state machine's executions; the LiveKit secret, the waits and
-    # resuming are the webhook function's, not its
+    # Then it starts this state machine, puts, reads, updates and deletes ledger items and queries its
+    # indexes (no scan, no batch), describes and stops only this state machine's executions, reads the
+    # LiveKit secret (a cancel deletes dispatches) and puts events on the stack's bus (the cancel's);
+    # the waits and resuming are the webhook function's, not its
     assert function["Handler"] == "dispatch_verify.handlers.api.lambda_handler"
-    assert not any("AWSSecretsManagerGetSecretValuePolicy" in policy for policy in policies)
+    assert {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "LiveKitSecretArn"}}} in policies
+    assert {"EventBridgePutEventsPolicy": {"EventBusName": {"Ref": "EscalationBus"}}} in policies
+    assert found[json.dumps({"Fn::Sub": "${DispatchLedgerTable.Arn}/index/*"}, sort_keys=True)] == {
+        "dynamodb:Query"
+    }
     assert on(WAITS_ARN) not in found
     assert not any("states:SendTaskSuccess" in actions for actions in found.values())
     assert function["Environment"]["Variables"]["STATE_MACHINE_ARN"] == {"Ref": "DispatchVerifyStateMachine"}
@@ -253,7 +266,7 @@ def test_the_api_function_may_start_and_describe_executions_and_use_the_ledger(
         "dynamodb:DeleteItem",
     }
     (executions,) = [json.loads(k) for k, actions in found.items() if "states:DescribeExecution" in actions]
-    assert found[on(executions)] == {"states:DescribeExecution"}
+    assert found[on(executions)] == {"states:DescribeExecution", "states:StopExecution"}
     assert executions["Fn::Sub"].endswith(":execution:${DispatchVerifyStateMachine.Name}:*")
 
 
@@ -274,6 +287,7 @@ def test_only_the_steps_that_record_progress_may_write_the_ledger(template: dict
     # may only update an item (the API, which accepts requests, is the only other); all know the table
     assert ledger_actions.pop("DispatchApiFunction")
     assert ledger_actions == {
+        "DialCalleeFunction": {"dynamodb:UpdateItem"},  # the conditional claim: never dial a cancelled one
         "DispatchAgentFunction": {"dynamodb:UpdateItem"},
         "CheckParticipantsFunction": {"dynamodb:UpdateItem"},
         "RedispatchAgentFunction": {"dynamodb:UpdateItem"},

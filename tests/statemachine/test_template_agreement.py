@@ -175,6 +175,7 @@ def test_only_the_functions_that_talk_to_livekit_may_read_its_secret(template: d
         "RedispatchAgentFunction",
         "CloseRoomFunction",
         "DialCalleeFunction",
+        "DispatchApiFunction",  # a cancel deletes the request's dispatches (and room) in LiveKit
     }
 
 

@@ -99,7 +99,7 @@ def test_call_not_waited_for_is_recorded_as_placed_not_answered(livekit: FakeLiv
     assert result.dialled is not None and result.dialled.answered is False
 
 
-def test_verified_and_dialled_outcome_names_the_sip_participant_with_the_number_masked(
+def test_a_connected_call_is_verified_with_its_sip_block_and_the_number_masked(
     livekit: FakeLiveKit, now: FakeTime
 ) -> None:
     # Given an agent verified and a callee dialled
@@ -108,8 +108,8 @@ def test_verified_and_dialled_outcome_names_the_sip_participant_with_the_number_
     # When the outcome is recorded
     outcome = record_outcome(state).outcome
 
-    # Then it is verified_and_dialled, with the call and no full number
-    assert outcome is not None and outcome.status == "verified_and_dialled"
+    # Then it is verified (one vocabulary: the sip block says the call was answered), no full number
+    assert outcome is not None and outcome.status == "verified"
     assert outcome.sip is not None
     assert (outcome.sip.participant_identity, outcome.sip.answered) == ("callee", True)
     assert outcome.sip.call_to == "+******3456"
@@ -247,3 +247,15 @@ def test_malformed_call_is_an_invalid_request_naming_the_field_not_the_number(
     assert caught_error.value.detail.cause == "invalid_request"
     assert field in caught_error.value.detail.message
     assert NUMBER not in caught_error.value.detail.message
+
+
+def test_a_cancelled_request_is_never_dialled(livekit: FakeLiveKit, now: FakeTime) -> None:
+    # Given an agent verified for a request with a call, which was cancelled meanwhile
+    state = verified(livekit, a_call_state())
+
+    # When Dial callee runs and the ledger refuses the dial (the request is no longer running)
+    with pytest.raises(DispatchVerifyError, match="cancelled"):
+        dial_callee(state, livekit, allowed=lambda: False)
+
+    # Then no SIP participant was created
+    assert not [p for p in livekit.list_participants(ROOM) if p.kind == "SIP"]
