@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from livekit.protocol.agent import Job, JobStatus
 from livekit.protocol.models import ParticipantInfo
 
-from .behaviours import Behaviour, parse_behaviour
+from .behaviours import JOIN_DELAY_S, Behaviour, parse_behaviour
 from .model import AGENT_NAME_ATTRIBUTES, Dispatch, new_id
 from .world import World
 
 LEFT_ERROR = "agent worker left the room"
+WORKER_DIED_ERROR = "agent worker exited before the agent connected"
 
 
 def no_capacity_error(agent_name: str) -> str:
@@ -68,9 +69,32 @@ class Fleet:
             worker.last_activity = t
 
     # -- the moves a behaviour makes ----------------------------------------------------------
-    def assign(self, worker: Worker, dispatch: Dispatch, t: float, join_delay_s: float) -> None:
-        """At ``t`` the dispatch gets a running job of ``worker``; its agent joins ``join_delay_s`` later."""
-        self.world.schedule(t, lambda at: self._assign(worker, dispatch, at, at + join_delay_s))
+    def assign(
+        self,
+        worker: Worker,
+        dispatch: Dispatch,
+        t: float,
+        join_delay_s: float,
+        *,
+        active_after_s: float | None = 0.0,
+    ) -> None:
+        """At ``t`` the dispatch gets a job that ``worker`` accepts (JS_PENDING, then JS_RUNNING at
+        once); its agent joins ``join_delay_s`` later, JOINED, and is ACTIVE ``active_after_s`` after
+        that (``None``: never, it stays JOINED)."""
+        self.world.schedule(
+            t, lambda at: self._assign(worker, dispatch, at, at + join_delay_s, active_after_s=active_after_s)
+        )
+
+    def run_without_agent(self, worker: Worker, dispatch: Dispatch, t: float) -> None:
+        """At ``t`` ``worker`` accepts the dispatch's job (JS_RUNNING) but its agent never connects:
+        the entrypoint hangs before it joins the room."""
+        self.world.schedule(t, lambda at: self._accepted_job(worker, dispatch, at))
+
+    def fail_then_offer(self, worker: Worker, dispatch: Dispatch, t: float, accept_after_s: float) -> None:
+        """At ``t`` the dispatch's first job fails (its worker died), and LiveKit offers the dispatch
+        again: a second job, JS_PENDING, that ``worker`` accepts ``accept_after_s`` later; its agent
+        joins as a warm one does."""
+        self.world.schedule(t, lambda at: self._fail_then_offer(worker, dispatch, at, accept_after_s))
 
     def wait_for_wake(self, worker: Worker, dispatch: Dispatch, wake_at: float) -> None:
         """The dispatch waits for the worker's wake: at ``wake_at`` unless one is due already."""
@@ -116,27 +140,75 @@ class Fleet:
             if dispatch is not None:
                 self._assign(worker, dispatch, t, t)
 
-    def _assign(self, worker: Worker, dispatch: Dispatch, t: float, join_at: float) -> None:
-        job = self._job_if_live(dispatch, t, JobStatus.JS_RUNNING, worker_id=worker.worker_id)
-        if job is None:
-            return
+    def _accept(self, worker: Worker, job: Job, t: float) -> bool:
+        """``worker`` accepts the pending ``job``: it runs from ``t``."""
+        if not self.world.start_job(job, t, worker.worker_id):
+            return False
         worker.active_jobs.add(job.id)
         worker.last_activity = t
-        self.world.schedule(join_at, lambda at: self._join(worker, job, dispatch, at))
+        return True
 
-    def _join(self, worker: Worker, job: Job, dispatch: Dispatch, t: float) -> None:
+    def _accepted_job(self, worker: Worker, dispatch: Dispatch, t: float) -> Job | None:
+        """A job offered to ``worker`` and accepted at once (a ready worker): running, no agent yet."""
+        job = self._job_if_live(dispatch, t, JobStatus.JS_PENDING)
+        if job is None or not self._accept(worker, job, t):
+            return None
+        return job
+
+    def _assign(
+        self,
+        worker: Worker,
+        dispatch: Dispatch,
+        t: float,
+        join_at: float,
+        *,
+        active_after_s: float | None = 0.0,
+    ) -> None:
+        job = self._accepted_job(worker, dispatch, t)
+        if job is not None:
+            self._connect_at(worker, job, dispatch, join_at, active_after_s)
+
+    def _connect_at(
+        self, worker: Worker, job: Job, dispatch: Dispatch, join_at: float, active_after_s: float | None
+    ) -> None:
+        self.world.schedule(join_at, lambda at: self._join(worker, job, dispatch, at, active_after_s))
+
+    def _fail_then_offer(self, worker: Worker, dispatch: Dispatch, t: float, accept_after_s: float) -> None:
+        first = self._accepted_job(worker, dispatch, t)
+        if first is None:
+            return
+        self.world.end_job(first, t, JobStatus.JS_FAILED, WORKER_DIED_ERROR)
+        second = self._job_if_live(dispatch, t, JobStatus.JS_PENDING)
+        if second is None:
+            return
+
+        def accept(at: float) -> None:
+            if self._accept(worker, second, at):
+                self._connect_at(worker, second, dispatch, at + JOIN_DELAY_S, 0.0)
+
+        self.world.schedule(t + accept_after_s, accept)
+
+    def _join(
+        self, worker: Worker, job: Job, dispatch: Dispatch, t: float, active_after_s: float | None
+    ) -> None:
         if job.state.status != JobStatus.JS_RUNNING or dispatch.room not in self.world.rooms:
             return
         identity = job.state.participant_identity
         attributes = dict.fromkeys(AGENT_NAME_ATTRIBUTES, dispatch.agent_name)
+        # LiveKit: a participant is JOINED once connected, ACTIVE once its media is up (and only
+        # then is participant_joined sent). Joining ACTIVE at once is the same as JOINED for no time.
+        at_once = active_after_s is not None and active_after_s <= 0
         info = ParticipantInfo(
             identity=identity,
             name=dispatch.agent_name,
             kind=ParticipantInfo.Kind.AGENT,
-            state=ParticipantInfo.State.ACTIVE,
+            state=ParticipantInfo.State.ACTIVE if at_once else ParticipantInfo.State.JOINED,
             attributes=attributes,
         )
         self.world.join(dispatch.room, info, t)
+        if active_after_s is not None and not at_once:
+            room, sid = dispatch.room, info.sid
+            self.world.schedule(t + active_after_s, lambda at: self.world.activate(room, identity, sid, at))
         job.state.updated_at = round(t * 1e9)
         worker.behaviour.spec.on_join(self, worker, job, dispatch.room, info.sid, t)
 

@@ -32,7 +32,21 @@ class Fleet(Protocol):
     """The moves a behaviour makes with a dispatch (agents.Fleet makes them). Protocols, so that this
     module does not import agents.py, which imports it."""
 
-    def assign(self, worker: Worker, dispatch: Dispatch, t: float, join_delay_s: float) -> None: ...
+    def assign(
+        self,
+        worker: Worker,
+        dispatch: Dispatch,
+        t: float,
+        join_delay_s: float,
+        *,
+        active_after_s: float | None = 0.0,
+    ) -> None: ...
+
+    def run_without_agent(self, worker: Worker, dispatch: Dispatch, t: float) -> None: ...
+
+    def fail_then_offer(
+        self, worker: Worker, dispatch: Dispatch, t: float, accept_after_s: float
+    ) -> None: ...
 
     def wait_for_wake(self, worker: Worker, dispatch: Dispatch, wake_at: float) -> None: ...
 
@@ -162,7 +176,7 @@ class Wake(BehaviourKind):
 
 class Never(BehaviourKind):
     name = "never"
-    help = "accepts: the job stays JS_PENDING, the agent never joins"
+    help = "a job is offered but no worker takes it: it stays JS_PENDING, the agent never joins"
 
     def on_dispatch(self, fleet: Fleet, worker: Worker, dispatch: Dispatch, t: float) -> None:
         fleet.pending_job(dispatch, t)
@@ -196,8 +210,47 @@ class Leave(BehaviourKind):
         fleet.leave(job, room, sid, t + worker.behaviour.seconds)
 
 
+class Hang(BehaviourKind):
+    name = "hang"
+    help = "a worker accepts: the job is JS_RUNNING, but its entrypoint hangs and the agent never connects"
+
+    def on_dispatch(self, fleet: Fleet, worker: Worker, dispatch: Dispatch, t: float) -> None:
+        fleet.run_without_agent(worker, dispatch, t)
+
+
+class Joined(BehaviourKind):
+    name = "joined"
+    help = "joins like warm but stays JOINED, never ACTIVE (so no participant_joined webhook)"
+
+    def on_dispatch(self, fleet: Fleet, worker: Worker, dispatch: Dispatch, t: float) -> None:
+        fleet.assign(worker, dispatch, t, JOIN_DELAY_S, active_after_s=None)
+
+
+class Twin(BehaviourKind):
+    name = "twin"
+    help = "two agents of this name: a job's agent joins like warm, a second job's agent S s later (1)"
+    args = (Arg("S", "seconds", 1.0),)
+
+    def on_dispatch(self, fleet: Fleet, worker: Worker, dispatch: Dispatch, t: float) -> None:
+        fleet.assign(worker, dispatch, t, JOIN_DELAY_S)
+        fleet.assign(worker, dispatch, t + worker.behaviour.seconds, JOIN_DELAY_S)
+
+
+class Failover(BehaviourKind):
+    name = "failover"
+    help = (
+        "the first job fails at once (its worker died); a second job on the same dispatch is "
+        "JS_PENDING for S s, then runs and its agent joins like warm"
+    )
+    args = (Arg("S", "seconds"),)
+
+    def on_dispatch(self, fleet: Fleet, worker: Worker, dispatch: Dispatch, t: float) -> None:
+        fleet.fail_then_offer(worker, dispatch, t, worker.behaviour.seconds)
+
+
 BEHAVIOURS: dict[str, BehaviourKind] = {
-    kind.name: kind for kind in (Warm(), Wake(), Never(), NoWorker(), Reject(), Leave())
+    kind.name: kind
+    for kind in (Warm(), Wake(), Never(), NoWorker(), Reject(), Leave(), Hang(), Joined(), Twin(), Failover())
 }
 
 
@@ -224,7 +277,8 @@ def behaviour_help(width: int = 78) -> str:
 
 def parse_behaviour(text: str | Behaviour) -> Behaviour:
     """Parse one of ``BEHAVIOURS``' grammars: ``warm``, ``wake:S[:IDLE]``, ``never``, ``none``,
-    ``reject``, ``leave:S`` (case and surrounding spaces do not matter)."""
+    ``reject``, ``leave:S``, ``hang``, ``joined``, ``twin[:S]``, ``failover:S`` (case and
+    surrounding spaces do not matter)."""
     if isinstance(text, Behaviour):
         return text
     if not isinstance(text, str):

@@ -194,6 +194,16 @@ class World:
         if not is_agent(info):
             state.non_agent_ever_joined = True
 
+    def activate(self, room: str, identity: str, sid: str, t: float) -> None:
+        """The participant (this session of it, ``sid``) goes from JOINED to ACTIVE: its media is
+        up. LiveKit sends participant_joined now, not at the join."""
+        state = self.rooms.get(room)
+        info = state.participants.get(identity) if state is not None else None
+        if state is None or info is None or info.sid != sid or info.state != ParticipantInfo.State.JOINED:
+            return
+        info.state = ParticipantInfo.State.ACTIVE
+        self.emit("participant_joined", state, info, t)
+
     def _count_agents(self, state: RoomState, info: ParticipantInfo) -> None:
         for name in {info.attributes.get(a) for a in AGENT_NAME_ATTRIBUTES} - {None, ""}:
             present = sum(
@@ -322,6 +332,18 @@ class World:
         self.job_dispatch[job_id] = dispatch
         dispatch.job_ids.append(job_id)
         return job
+
+    def start_job(self, job: Job, t: float, worker_id: str) -> bool:
+        """A worker accepted the pending job: JS_RUNNING from ``t``, with the identity its agent will
+        join as (LiveKit's ``agent-<job id>``). The agent connects later, or never (a hung entrypoint).
+        False if the job is no longer pending (its dispatch was deleted, its room closed)."""
+        if job.state.status != JobStatus.JS_PENDING:
+            return False
+        job.state.status = JobStatus.JS_RUNNING
+        job.state.started_at = job.state.updated_at = ns(t)
+        job.state.worker_id = worker_id
+        job.state.participant_identity = f"agent-{job.id}"
+        return True
 
     def end_job(self, job: Job, t: float, status: int, error: str = "", reason: str | None = None) -> None:
         if job.state.status in ENDED:
