@@ -352,6 +352,8 @@ class EscalationBundle(_Strict):
     agent_name: str
     kind: Literal["request", "heartbeat"] = "request"
     cause: Cause
+    # The cause in a plain sentence, with what to look at (logic/escalation.py: explain).
+    explanation: str = ""
     attempts: int
     dispatches: list[dict[str, str]]  # [{"dispatch_id", "created_at"}]
     job_states: list[JobSeen]
