@@ -48,6 +48,18 @@ class Fault:
     hold_s: float = 0.0  # real seconds the reply is held after the call took effect (client timeouts)
 
 
+@dataclass(frozen=True)
+class DeliveredFault:
+    """One use of an injected fault, recorded when a call actually received it."""
+
+    method: str
+    room: str
+    code: str | None
+    applied: bool
+    hold_s: float
+    latency_s: float
+
+
 def request_room(req: Message) -> str:
     """The room a request is about ("" for none): ``room``, CreateRoom's ``name``, SIP's ``room_name``."""
     for field in ("room", "room_name", "name"):
@@ -70,6 +82,7 @@ class TwirpApp:
         self.api_key = api_key
         self.verifier = TokenVerifier(api_key, api_secret)
         self.faults: dict[str, deque[Fault]] = {}
+        self.delivered: list[DeliveredFault] = []  # every fault a call received, in order
         self.calls: list[tuple[str, str, int]] = []
         self.revoked_from: float | None = None  # clock time from which the API key is rejected
         self.record_tokens = False
@@ -101,6 +114,9 @@ class TwirpApp:
             for fault in queue or ():
                 if fault.remaining > 0 and fault.room in (None, room):
                     fault.remaining -= 1
+                    self.delivered.append(
+                        DeliveredFault(method, room, fault.code, fault.applied, fault.hold_s, fault.latency_s)
+                    )
                     return fault
             return None
 

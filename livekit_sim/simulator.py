@@ -15,7 +15,7 @@ from livekit.protocol.models import ParticipantInfo
 from .agents import Fleet
 from .behaviours import Behaviour, parse_behaviour
 from .errors import TWIRP_STATUS, name_too_long
-from .server import Fault, TwirpApp, _Server
+from .server import DeliveredFault, Fault, TwirpApp, _Server
 from .sip import parse_answer
 from .webhooks import Target, WebhookRecord, Webhooks, check_share, check_url
 from .world import World
@@ -159,6 +159,12 @@ class LiveKitSimulator:
     def clear_faults(self, room: str | None = None) -> None:
         """Drop the injected faults not used up yet: every one, or those aimed at ``room``."""
         self.app.clear_faults(room)
+
+    def delivered_faults(self, room: str | None = None) -> list[DeliveredFault]:
+        """The injected faults that calls actually received (every room, or ``room``'s), in order: a
+        fault injected but never reached (its call was not made) is not here."""
+        with self.world.lock:
+            return [d for d in self.app.delivered if room in (None, d.room)]
 
     def revoke_api_key(self, at: float | None = None) -> None:
         """Revoke the API key from clock time ``at`` (default: now): every request signed with it is

@@ -51,6 +51,7 @@ from moto import mock_aws
 
 from clocks import Clock
 from local_engine import credentials  # the module: its names read as credentials.acting_as
+from local_engine.aws_faults import AwsFaults
 from local_engine.moto_bridge import (
     HISTORY_EVENT_LIMIT,
     LambdaTarget,
@@ -157,6 +158,9 @@ class LocalEngine:
         self._exit = ExitStack()
         self.invocations: list[Invocation] = []  # every handler call, in the order they ended
         self._invocations_lock = threading.Lock()
+        # AWS's own faults (throttling, service errors, PutEvents' failed entries), aimed by a test
+        # or the chaos run at one execution; see local_engine/aws_faults.py.
+        self.aws_faults = AwsFaults()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> LocalEngine:
@@ -188,6 +192,8 @@ class LocalEngine:
         )
         mock.start()
         self._exit.callback(mock.stop)
+        self.aws_faults.install()
+        self._exit.callback(self.aws_faults.uninstall)
         # Every boto3 session made from here on signs with ContextCredentials (local_engine/credentials.py).
         self._exit.enter_context(credentials.environment_credentials_per_call())
         # One botocore session for every engine of the process: it keeps the parsed service models.
@@ -225,6 +231,7 @@ class LocalEngine:
             )
             os.environ.update(env)
 
+        machine_credentials = self._state_machine_credentials(sts)  # assumed before IAM is enforced
         self._use_clock_in_steps()
         if self._capture_output:
             capture = OutputCapture()
@@ -242,11 +249,23 @@ class LocalEngine:
             around=self._around_handler,
             may_invoke=self._may_invoke,
             history_event_limit=self.history_event_limit,
+            integration_credentials=machine_credentials,
         )
         bridge.install()
         self._exit.callback(bridge.uninstall)
         self.bridge = bridge
         self._exit.callback(self._stop_running_executions)  # first thing on exit, bridge still in place
+
+    def _state_machine_credentials(self, sts: Any) -> ReadOnlyCredentials | None:
+        """The state machine role's keys: Step Functions calls SNS and EventBridge (its service
+        integrations) as that role, so moto checks the role's policies for them."""
+        machines = self.stack.of_type("AWS::StepFunctions::StateMachine") if self.stack else {}
+        for name, props in machines.items():
+            assumed = sts.assume_role(RoleArn=str(props["RoleArn"]), RoleSessionName=name[:64])["Credentials"]
+            return ReadOnlyCredentials(
+                assumed["AccessKeyId"], assumed["SecretAccessKey"], assumed["SessionToken"]
+            )
+        return None
 
     def _with_secret(self, translated: Translated) -> Translated:
         """Store the LiveKit credentials in Secrets Manager, and put the secret's ARN where the

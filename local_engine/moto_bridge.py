@@ -83,6 +83,8 @@ from typing import Any
 import boto3
 import jsonpath_ng.ext.parser
 import jsonpath_ng.parser
+from botocore.credentials import ReadOnlyCredentials
+from botocore.exceptions import ClientError
 from moto.awslambda.exceptions import UnknownFunctionException
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
@@ -91,6 +93,7 @@ from moto.stepfunctions.parser.api import (
     HistoryEventType,
     TaskFailedEventDetails,
 )
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
@@ -111,6 +114,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service,
     state_task_service_callback,
+    state_task_service_events,
+    state_task_service_sns,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
@@ -411,6 +416,32 @@ _NO_ENVIRONMENT: Any = SimpleNamespace(
 )
 
 
+_EVENTS_FROM_ERROR = state_task_service_events.StateTaskServiceEvents._from_error
+
+
+def _events_error(task: Any, env: Any, ex: Exception) -> Any:
+    """An EventBridge error as the state's error ``EventBridge.<Code>`` (moto's interpreter makes every
+    one but FailedEntry a ``States.Runtime``, which no Retry or Catch on ``States.ALL`` matches: an
+    execution AWS would let its Retry handle would fail outright)."""
+    if not isinstance(ex, ClientError):
+        return _EVENTS_FROM_ERROR(task, env, ex)
+    error = f"EventBridge.{ex.response['Error']['Code']}"
+    cause = f"{ex.response['Error'].get('Message', '')} (Service: EventBridge, Status Code: " + (
+        f"{ex.response['ResponseMetadata'].get('HTTPStatusCode')})"
+    )
+    return FailureEvent(
+        env=env,
+        error_name=CustomErrorName(error),
+        event_type=HistoryEventType.TaskFailed,
+        event_details=EventDetails(
+            taskFailedEventDetails=TaskFailedEventDetails(
+                error=error, cause=cause, resource=task._get_sfn_resource(),
+                resourceType=task._get_sfn_resource_type(),
+            )
+        ),
+    )  # fmt: skip
+
+
 class _HistoryLimitReached(FailureEventException):
     """The execution's history is full: it fails with States.Runtime, its ExecutionFailed the last
     event allowed. Raised by every other event that would be added, so that a state catching the
@@ -528,8 +559,10 @@ class MotoBridge:
         route_callback_polling: bool = False,
         may_invoke: Callable[[str], str | None] | None = None,
         history_event_limit: int = HISTORY_EVENT_LIMIT,
+        integration_credentials: ReadOnlyCredentials | None = None,
     ) -> None:
         self.clock = clock
+        self._integration_credentials = integration_credentials
         self.history_event_limit = history_event_limit
         self._may_invoke = may_invoke or (lambda _arn: None)
         self._resolve = resolve
@@ -564,6 +597,9 @@ class MotoBridge:
             self._patch(WaitFunction, "_wait_interval", wait_interval)
             self._patch(retrier_decl, "time", _ClockTime(self.clock))
             self._patch(lambda_eval_utils, "boto_client_for", self._lambda_client)
+            self._patch(state_task_service_sns, "boto_client_for", self._integration_client)
+            self._patch(state_task_service_events, "boto_client_for", self._integration_client)
+            self._patch(state_task_service_events.StateTaskServiceEvents, "_from_error", _events_error)
             self._patch(execution_worker.ExecutionWorker, "_get_evaluation_entrypoint", _parsed_program)
             self._patch(json_path, "parse", _parsed_json_path)
             self._patch(result_path, "parse", _parsed_result_path)
@@ -647,6 +683,29 @@ class MotoBridge:
                     region_name=region,
                     config=template.meta.config,
                     endpoint_url=template.meta.endpoint_url,
+                )
+            return client
+
+    def _integration_client(self, region: str, service: str, state_credentials: Any = None) -> Any:
+        """moto's ``boto_client_for`` for the SNS and EventBridge service integrations: signed as the
+        state machine's role (``integration_credentials``), as Step Functions calls them, so enforced
+        IAM checks the role's policies; no retries (Step Functions' own client does not retry: a
+        state's ``Retry`` does). Cached per service."""
+        del state_credentials
+        keys = self._integration_credentials
+        key = (region, f"integration:{service}")
+        with self._clients_lock:
+            client = self._clients.get(key)
+            if client is None:
+                template = boto_client_for(region, service)
+                client = self._clients[key] = boto3.client(
+                    service,
+                    region_name=region,
+                    config=template.meta.config,
+                    endpoint_url=template.meta.endpoint_url,
+                    aws_access_key_id=keys.access_key if keys else None,
+                    aws_secret_access_key=keys.secret_key if keys else None,
+                    aws_session_token=keys.token if keys else None,
                 )
             return client
 

@@ -29,12 +29,6 @@ class LiveKitCredentials(BaseModel):
     api_secret: SecretStr  # SecretStr: a repr or a log line shows '**********'
 
 
-class EscalationTargets(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    topic_arn: str
-    event_bus_name: str
-
-
 def livekit_credentials() -> LiveKitCredentials:
     secret_arn = os.environ.get(names.LIVEKIT_SECRET_ARN, "").strip()
     if secret_arn:
@@ -46,19 +40,6 @@ def livekit_credentials() -> LiveKitCredentials:
     }
     values = {key: os.environ.get(variables[key], "") for key in _SECRET_KEYS}
     return _credentials(values, "the environment (LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET)")
-
-
-def escalation_targets() -> EscalationTargets:
-    topic_arn = os.environ.get(names.ESCALATION_TOPIC_ARN, "").strip()
-    bus_name = os.environ.get(names.EVENT_BUS_NAME, "").strip()
-    missing = [
-        name
-        for name, value in (("ESCALATION_TOPIC_ARN", topic_arn), ("EVENT_BUS_NAME", bus_name))
-        if not value
-    ]
-    if missing:
-        raise ConfigurationError.of("internal", f"missing environment variable(s): {', '.join(missing)}")
-    return EscalationTargets(topic_arn=topic_arn, event_bus_name=bus_name)
 
 
 def ledger_table_name() -> str | None:

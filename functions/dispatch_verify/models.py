@@ -364,6 +364,31 @@ class EscalationBundle(_Strict):
     started_at: str
     escalated_at: str
     sip: SipDetail | None = None  # when a call was requested
+    # The outcome's event id (logic/announce.py): the same in the SNS page and the EventBridge event.
+    event_id: str | None = None
+
+
+class OutcomeEvent(Outcome):
+    """The detail of an outcome event on the stack's bus: the outcome, its stable ``event_id`` (the same
+    on every retry: deduplicate on it) and, when escalated, the evidence bundle."""
+
+    event_id: str
+    evidence: EscalationBundle | None = None
+
+
+class Page(_Strict):
+    """The SNS page of an escalation, built by "Escalate" and sent by "Page on-call"."""
+
+    subject: str
+    event_id: str
+    agent_name: str  # a message attribute: SNS refuses an empty string value
+
+
+class Announcement(_Strict):
+    """The EventBridge entry of an outcome, built by "Record outcome" and put by "Announce outcome"."""
+
+    detail_type: str
+    detail: dict[str, Any]
 
 
 class StepEvent(BaseModel):
@@ -391,7 +416,11 @@ class WorkflowState(_Strict):
     # Escalate's own failure (its Catch): kept beside $.error, so the cause found stays the cause.
     escalation_error: StepError | None = None
     escalation: EscalationBundle | None = None
+    page: Page | None = None  # the escalation's SNS page ("Page on-call")
+    page_error: StepError | None = None  # "Page on-call"'s failure (its Catch)
     outcome: Outcome | None = None
+    announcement: Announcement | None = None  # the outcome's EventBridge entry ("Announce outcome")
+    announce_error: StepError | None = None  # "Announce outcome"'s failure (its Catch)
     # JSON of ``outcome`` (verified) or ``escalation`` (escalated), for the Fail state's CausePath.
     summary: str | None = None
     # How the last "Await agent" ended: {"by": "webhook"|"look", ...} from SendTaskSuccess, or the

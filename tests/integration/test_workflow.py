@@ -233,15 +233,15 @@ def test_a_failed_escalation_still_records_the_original_cause(
 ) -> None:
     # Given an agent with no worker, and the escalation topic gone (SNS refuses to publish)
     sim.set_agent("absent-agent", "none")
-    topic = engine.function("EscalateFunction").environment["ESCALATION_TOPIC_ARN"]
-    engine.session.client("sns").delete_topic(TopicArn=topic)
+    assert engine.stack is not None
+    engine.session.client("sns").delete_topic(TopicArn=engine.stack.refs["EscalationTopic"])
 
     # When a dispatch is verified with one short attempt
     result = engine.run(request("room-no-topic", "absent-agent", join_timeout_s=6, max_attempts=1))
 
-    # Then Escalate failed, yet the recorded outcome keeps the cause the workflow found, not the
-    # escalation's own failure
-    assert "Escalate" in failed_states(result)
+    # Then the page failed, yet the recorded outcome keeps the cause the workflow found, not the
+    # page's own failure
+    assert "Page on-call" in failed_states(result)
     bundle = escalation_of(result)
     assert bundle["cause"] == "never_assigned"
 

@@ -39,10 +39,9 @@ ACTIONS_USED: dict[str, set[str]] = {
     # handlers/dial_callee.py: livekit.connect(config.livekit_credentials()), and ledger.dial_allowed
     # -> Ledger.claim_dial (the conditional UpdateItem that refuses to dial a cancelled request).
     "DialCalleeFunction": {SECRET, LEDGER_UPDATE},
-    # handlers/escalate.py -> notify.AwsEscalationChannel.publish: sns.publish (EscalationTopic) and
-    # events.put_events (EscalationBus). The topic is encrypted with DispatchVerifyKey: SNS uses the
-    # key as the publisher, who needs kms:GenerateDataKey and kms:Decrypt on it.
-    "EscalateFunction": {"sns:Publish", "events:PutEvents", "kms:GenerateDataKey", "kms:Decrypt"},
+    # handlers/escalate.py -> logic/escalation.py: builds the bundle and the page, no AWS call (the
+    # state machine's "Page on-call" and "Announce outcome" publish them: STATE_MACHINE_ACTIONS).
+    "EscalateFunction": set(),
     # handlers/record_outcome.py: ledger.record_outcome (UpdateItem); metrics are EMF log lines.
     "RecordOutcomeFunction": {LEDGER_UPDATE},
     # handlers/close_room.py: livekit.connect(config.livekit_credentials()).
@@ -85,3 +84,9 @@ ACTIONS_USED: dict[str, set[str]] = {
         "states:SendTaskSuccess",
     },
 }
+
+# The state machine's role, besides lambda:InvokeFunction on its own steps and the vended log delivery
+# its logging needs: "Page on-call" (sns:publish on EscalationTopic, encrypted with DispatchVerifyKey:
+# SNS uses the key as the publisher, who needs kms:GenerateDataKey and kms:Decrypt on it) and
+# "Announce outcome" (events:putEvents on EscalationBus).
+STATE_MACHINE_ACTIONS = {"sns:Publish", "events:PutEvents", "kms:GenerateDataKey", "kms:Decrypt"}

@@ -140,15 +140,21 @@ def test_functions_ship_the_functions_package(template: dict[str, Any]) -> None:
     assert all("CodeUri" not in props for props in functions_of(template).values())
 
 
-def test_functions_are_told_where_the_secret_and_the_escalation_targets_are(template: dict[str, Any]) -> None:
-    # Given the environment every function gets
+def test_functions_and_the_state_machine_are_told_where_the_secret_topic_and_bus_are(
+    template: dict[str, Any],
+) -> None:
+    # Given the environment every function gets, and the state machine's substitutions
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    machine = template["Resources"]["DispatchVerifyStateMachine"]["Properties"]["DefinitionSubstitutions"]
 
     # When the variables configuration reads are looked up
-    # Then they point at the secret parameter, the topic and the bus of this template
+    # Then they point at the secret parameter and the bus (the API announces a cancel); the state
+    # machine, which pages and announces every other outcome, at the topic and the bus
     assert variables["LIVEKIT_SECRET_ARN"] == {"Ref": "LiveKitSecretArn"}
-    assert variables["ESCALATION_TOPIC_ARN"] == {"Ref": "EscalationTopic"}
+    assert "ESCALATION_TOPIC_ARN" not in variables  # no function publishes to the topic
     assert variables["EVENT_BUS_NAME"] == {"Ref": "EscalationBus"}
+    assert machine["EscalationTopicArn"] == {"Ref": "EscalationTopic"}
+    assert machine["EventBusName"] == {"Ref": "EscalationBus"}
     assert template["Resources"]["EscalationTopic"]["Type"] == "AWS::SNS::Topic"
     assert template["Resources"]["EscalationBus"]["Type"] == "AWS::Events::EventBus"
     assert variables["POWERTOOLS_SERVICE_NAME"] == "dispatch-verify"

@@ -7,7 +7,6 @@ import itertools
 from collections.abc import Callable
 
 from dispatch_verify.errors import DispatchVerifyError, LiveKitPermanentError
-from dispatch_verify.models import EscalationBundle
 from dispatch_verify.ports.livekit import Dispatch, Job, Participant, SipCall, SipParticipant
 
 
@@ -116,11 +115,3 @@ class FakeLiveKit:
     def _require_room(self, room: str) -> None:
         if room not in self.rooms:
             raise LiveKitPermanentError.of("room_missing", "requested room does not exist", code="not_found")
-
-
-class FakeChannel:
-    def __init__(self) -> None:
-        self.published: list[EscalationBundle] = []
-
-    def publish(self, bundle: EscalationBundle) -> None:
-        self.published.append(bundle)

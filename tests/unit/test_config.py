@@ -126,17 +126,3 @@ def test_secret_that_is_not_json_is_reported_without_its_text(monkeypatch: pytes
     # Then it says so without quoting it
     assert "not valid JSON" in raised.value.detail.message
     assert SECRET not in str(raised.value)
-
-
-def test_escalation_targets_missing_are_both_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given neither escalation target configured
-    monkeypatch.delenv("ESCALATION_TOPIC_ARN", raising=False)
-    monkeypatch.delenv("EVENT_BUS_NAME", raising=False)
-
-    # When they are read
-    with pytest.raises(ConfigurationError) as raised:
-        config.escalation_targets()
-
-    # Then both are named
-    assert "ESCALATION_TOPIC_ARN" in raised.value.detail.message
-    assert "EVENT_BUS_NAME" in raised.value.detail.message

@@ -23,7 +23,7 @@ from dispatch_verify.models import StepError, WorkflowState
 from livekit import api
 
 from .conftest import AGENT, ROOM, a_request
-from .fakes import FakeChannel, FakeLiveKit, FakeTime
+from .fakes import FakeLiveKit, FakeTime
 
 NUMBER = "+4930123456"
 SIP = {"trunk_id": "ST_out", "call_to": NUMBER, "participant_identity": "callee", "ringing_timeout_s": 25}
@@ -149,11 +149,11 @@ def test_busy_no_answer_and_declined_escalate_dial_failed_with_the_sip_details(
     assert isinstance(failure, DialFailedError)
 
     # When the failure is caught and escalated
-    channel = FakeChannel()
-    result = escalate(state.model_copy(update={"error": caught(failure)}), channel)
+    result = escalate(state.model_copy(update={"error": caught(failure)}))
 
     # Then the bundle has cause dial_failed, the usual evidence, and the call with its SIP status
-    (bundle,) = channel.published
+    bundle = result.escalation
+    assert bundle is not None
     assert bundle.cause == "dial_failed" and bundle.attempts == 1
     assert bundle.sip is not None
     assert (bundle.sip.sip_status_code, bundle.sip.sip_status, bundle.sip.reason) == (
@@ -167,6 +167,11 @@ def test_busy_no_answer_and_declined_escalate_dial_failed_with_the_sip_details(
     outcome = record_outcome(result).outcome
     assert outcome is not None and (outcome.status, outcome.cause) == ("escalated", "dial_failed")
     assert outcome.sip == bundle.sip
+    # And it is announced as a call not connected, with the page's event id
+    assert result.page is not None and result.page.subject.startswith("Call not connected")
+    announced = record_outcome(result).announcement
+    assert announced is not None and announced.detail_type == "CallNotConnected"
+    assert announced.detail["event_id"] == result.page.event_id
 
 
 @pytest.mark.parametrize(

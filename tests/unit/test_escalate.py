@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
-import boto3
 import pytest
-from dispatch_verify.errors import ConfigurationError, InvalidRequestError, LiveKitPermanentError
+from dispatch_verify.errors import InvalidRequestError, LiveKitPermanentError
 from dispatch_verify.handlers import escalate as handler
 from dispatch_verify.handlers import record_outcome as record_outcome_handler
 from dispatch_verify.logic.check import check_participants
@@ -18,8 +16,8 @@ from dispatch_verify.models import StepError, WorkflowState
 from dispatch_verify.ports.livekit import Job
 from moto import mock_aws
 
-from .conftest import AGENT, ROOM, LambdaContext, a_request, a_state
-from .fakes import FakeChannel, FakeLiveKit, FakeTime
+from .conftest import AGENT, ROOM, LambdaContext, a_state
+from .fakes import FakeLiveKit, FakeTime
 
 SECRET = "lk-api-secret-do-not-leak-0123456789abcdef"
 
@@ -50,14 +48,15 @@ def test_bundle_carries_every_dispatch_job_state_and_the_last_participants(
 ) -> None:
     # Given a request that used both attempts without the agent joining
     state = gave_up(livekit, now)
-    channel = FakeChannel()
 
     # When it is escalated
-    result = escalate(state, channel)
+    result = escalate(state)
 
-    # Then one bundle is published with the cause and the evidence, and kept in the state
-    (bundle,) = channel.published
-    assert result.escalation == bundle
+    # Then the bundle holds the cause and the evidence, and its page is ready for "Page on-call"
+    bundle = result.escalation
+    assert bundle is not None and result.page is not None
+    assert result.page.subject == f"Agent not verified: {AGENT} in {ROOM} (not_joined)"
+    assert bundle.event_id == result.page.event_id
     assert bundle.cause == "not_joined"
     assert bundle.request_id == "exec-0001" and (bundle.room, bundle.agent_name) == (ROOM, AGENT)
     assert bundle.attempts == 2
@@ -76,7 +75,7 @@ def test_caught_livekit_error_gives_the_cause_and_keeps_code_message_and_status(
     state = state.model_copy(update={"error": caught(error)})
 
     # When it is escalated
-    result = escalate(state, FakeChannel())
+    result = escalate(state)
 
     # Then the cause is auth and the LiveKit detail is kept as the last error
     assert result.escalation is not None and result.escalation.cause == "auth"
@@ -96,7 +95,7 @@ def test_lambda_service_error_escalates_as_internal(livekit: FakeLiveKit, now: F
     )
 
     # When it is escalated
-    result = escalate(state, FakeChannel())
+    result = escalate(state)
 
     # Then the cause is internal and the error name is kept
     assert result.escalation is not None and result.escalation.cause == "internal"
@@ -104,7 +103,7 @@ def test_lambda_service_error_escalates_as_internal(livekit: FakeLiveKit, now: F
 
 
 def test_escalation_after_prepare_request_failed_uses_the_raw_input_and_the_execution_name(
-    now: FakeTime, lambda_context: LambdaContext, aws: dict[str, str]
+    now: FakeTime, lambda_context: LambdaContext, aws: None
 ) -> None:
     # Given the raw input of a request whose agent name was empty, plus the Catch's error
     error = InvalidRequestError.of(
@@ -125,63 +124,52 @@ def test_escalation_after_prepare_request_failed_uses_the_raw_input_and_the_exec
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """An SNS topic and an event bus in moto, each forwarding to an SQS queue we can read."""
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto, with nothing in it: Escalate makes no AWS call (the state machine publishes)."""
     with mock_aws():
-        sns, events, sqs = boto3.client("sns"), boto3.client("events"), boto3.client("sqs")
-        topic_arn = sns.create_topic(Name="dispatch-verify-escalations")["TopicArn"]
-        events.create_event_bus(Name="dispatch-verify")
-        queues = {}
-        for name in ("from-topic", "from-bus"):
-            url = sqs.create_queue(QueueName=name)["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
-            queues[name] = (url, arn)
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queues["from-topic"][1])
-        events.put_rule(
-            Name="all", EventBusName="dispatch-verify", EventPattern='{"source":["dispatch-verify"]}'
-        )
-        events.put_targets(
-            Rule="all", EventBusName="dispatch-verify", Targets=[{"Id": "q", "Arn": queues["from-bus"][1]}]
-        )
-        monkeypatch.setenv("ESCALATION_TOPIC_ARN", topic_arn)
-        monkeypatch.setenv("EVENT_BUS_NAME", "dispatch-verify")
-        yield {name: url for name, (url, _) in queues.items()}
+        yield
 
 
-def received(queue_url: str) -> list[dict[str, Any]]:
-    messages = boto3.client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
-    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
-
-
-def test_handler_publishes_the_bundle_to_the_topic_and_the_bus_once_each(
-    livekit: FakeLiveKit, now: FakeTime, lambda_context: LambdaContext, aws: dict[str, str]
+def test_the_page_and_its_event_id_are_the_same_on_every_retry_of_the_step(
+    livekit: FakeLiveKit, now: FakeTime, lambda_context: LambdaContext, aws: None
 ) -> None:
     # Given a request that gave up
     state = gave_up(livekit, now)
+    event = {"state": state.model_dump(mode="json"), "execution_name": "exec-0001"}
 
-    # When the escalate handler runs
-    result = handler.lambda_handler(
-        {"state": state.model_dump(mode="json"), "execution_name": "exec-0001"}, lambda_context
+    # When the escalate handler runs twice (Step Functions retried it), later
+    first = handler.lambda_handler(event, lambda_context)
+    now.advance(30)
+    second = handler.lambda_handler(event, lambda_context)
+
+    # Then the page names the same event id both times, and the bundle carries it: a subscriber
+    # that sees a repeated page drops it by that id
+    assert first["page"] == second["page"]
+    assert first["escalation"]["event_id"] == first["page"]["event_id"]
+    assert first["page"]["agent_name"] == AGENT
+
+
+def test_calls_not_connected_and_agents_not_verified_have_event_ids_of_their_own(
+    livekit: FakeLiveKit, now: FakeTime
+) -> None:
+    # Given the same request escalated once as an agent that never came and once as a call that failed
+    state = gave_up(livekit, now)
+    agent = escalate(state)
+    call = escalate(
+        state.model_copy(update={"check": state.check.model_copy(update={"cause": "dial_failed"})})
     )
 
-    # Then SNS got the bundle with cause and agent attributes, and EventBridge got it as the detail
-    (notification,) = received(aws["from-topic"])
-    assert json.loads(notification["Message"]) == result["escalation"]
-    assert notification["Subject"] == f"Agent not verified: {AGENT} in {ROOM} (not_joined)"
-    assert notification["MessageAttributes"]["cause"]["Value"] == "not_joined"
-    assert notification["MessageAttributes"]["agent_name"]["Value"] == AGENT
-    (event,) = received(aws["from-bus"])
-    assert (event["source"], event["detail-type"]) == ("dispatch-verify", "AgentDispatchEscalated")
-    assert event["detail"] == result["escalation"]
+    # Then the two outcomes' pages differ in id and subject
+    assert agent.page is not None and call.page is not None
+    assert agent.page.event_id != call.page.event_id
+    assert call.page.subject.startswith("Call not connected")
 
 
 def test_published_escalation_contains_no_secret_and_no_metadata(
     livekit: FakeLiveKit,
     now: FakeTime,
     lambda_context: LambdaContext,
-    aws: dict[str, str],
+    aws: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given LiveKit credentials in the environment and private metadata in the request
@@ -197,29 +185,14 @@ def test_published_escalation_contains_no_secret_and_no_metadata(
         {"state": state.model_dump(mode="json"), "execution_name": "exec-0001"}, lambda_context
     )
 
-    # Then neither the secret nor the caller's number appears in what was published
-    published = json.dumps([received(aws["from-topic"]), received(aws["from-bus"]), result["escalation"]])
+    # Then neither the secret nor the caller's number appears in the bundle or its page
+    published = json.dumps([result["escalation"], result["page"]])
     assert SECRET not in published
     assert "+4930123456" not in published
 
 
-def test_handler_without_a_topic_configured_fails_naming_the_variable(
-    now: FakeTime, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given no escalation topic in the environment
-    monkeypatch.delenv("ESCALATION_TOPIC_ARN", raising=False)
-    monkeypatch.setenv("EVENT_BUS_NAME", "dispatch-verify")
-
-    # When the escalate handler runs
-    with pytest.raises(ConfigurationError) as raised:
-        handler.lambda_handler({"state": a_request(), "execution_name": "exec-1"}, lambda_context)
-
-    # Then the error names it
-    assert "ESCALATION_TOPIC_ARN" in raised.value.detail.message
-
-
 def test_outcome_after_a_failed_prepare_request_keeps_the_published_bundle_as_summary(
-    now: FakeTime, lambda_context: LambdaContext, aws: dict[str, str]
+    now: FakeTime, lambda_context: LambdaContext, aws: None
 ) -> None:
     # Given the raw input of a malformed request, escalated by the Escalate handler
     error = InvalidRequestError.of(

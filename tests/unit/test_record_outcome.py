@@ -14,7 +14,7 @@ from dispatch_verify.models import StepError, WorkflowState
 from dispatch_verify.ports.livekit import Job
 
 from .conftest import AGENT, ROOM, LambdaContext, a_state
-from .fakes import FakeChannel, FakeLiveKit, FakeTime
+from .fakes import FakeLiveKit, FakeTime
 
 
 def verified_on_second_attempt(livekit: FakeLiveKit, now: FakeTime) -> WorkflowState:
@@ -58,7 +58,7 @@ def test_escalated_outcome_summary_is_the_escalation_bundle(livekit: FakeLiveKit
     # Given a request escalated because its only dispatch was never assigned
     state = dispatch_agent(a_state(join_timeout_s=10, max_attempts=1), livekit)
     now.advance(10)
-    state = escalate(check_participants(state, livekit), FakeChannel())
+    state = escalate(check_participants(state, livekit))
 
     # When the outcome is recorded
     result = record_outcome(state)

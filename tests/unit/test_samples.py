@@ -56,8 +56,6 @@ def sample_world(monkeypatch: pytest.MonkeyPatch, now: FakeTime) -> Iterator[Fak
     monkeypatch.setenv("LIVEKIT_API_KEY", "APIkey123")
     monkeypatch.setenv("LIVEKIT_API_SECRET", "not-a-real-secret")
     with mock_aws():
-        topic = boto3.client("sns").create_topic(Name="escalations")["TopicArn"]
-        monkeypatch.setenv("ESCALATION_TOPIC_ARN", topic)
         monkeypatch.setenv("EVENT_BUS_NAME", "default")
         yield fake
 

@@ -1,4 +1,6 @@
-"""Lambda "Escalate": publish the evidence bundle to the SNS topic and the EventBridge bus."""
+"""Lambda "Escalate": build the evidence bundle and its page. The state machine publishes them ("Page
+on-call" to SNS, "Announce outcome" to EventBridge), each in a state of its own with its own Retry, so
+a retried step never repeats another's message."""
 
 from __future__ import annotations
 
@@ -6,9 +8,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dispatch_verify import config
-from dispatch_verify.adapters.aws import clients as aws
-from dispatch_verify.adapters.aws.notify import AwsEscalationChannel
 from dispatch_verify.logic.escalation import escalate
 from dispatch_verify.logic.request import recover_state
 from dispatch_verify.models import StepEvent
@@ -21,8 +20,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     step = StepEvent.model_validate(event)
     state = recover_state(step.state, step.execution_name)
     log_context(state)
-    channel = AwsEscalationChannel(config.escalation_targets(), aws.client("sns"), aws.client("events"))
-    state = escalate(state, channel)
+    state = escalate(state)
     assert state.escalation is not None
     logger.warning(
         "escalated",

@@ -1,18 +1,21 @@
-"""Escalate: gather the evidence a LiveKit support ticket needs, and publish it."""
+"""Escalate: gather the evidence a LiveKit support ticket needs, and the page that carries it (the state
+machine's "Page on-call" publishes it; logic/announce.py)."""
 
 from __future__ import annotations
 
 from dispatch_verify import clock
 from dispatch_verify.errors import Cause, detail_from_step_functions_error
+from dispatch_verify.logic.announce import page
 from dispatch_verify.logic.dial import sip_detail
 from dispatch_verify.models import EscalationBundle, JobSeen, WorkflowState
-from dispatch_verify.ports.escalation import EscalationChannel
 
 
-def escalate(state: WorkflowState, channel: EscalationChannel) -> WorkflowState:
+def escalate(state: WorkflowState) -> WorkflowState:
+    """The state with its evidence bundle and its page; nothing is published here."""
     state = state.model_copy(deep=True)
     bundle = escalation_bundle(state)
-    channel.publish(bundle)
+    state.page = page(bundle)
+    bundle.event_id = state.page.event_id
     state.escalation = bundle
     return state
 
