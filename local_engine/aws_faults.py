@@ -128,13 +128,13 @@ class AwsFaults:
             stubber: BotocoreStubber, event_name: str, request: AWSPreparedRequest, **kwargs: Any
         ) -> Any:
             if not stubber.enabled:
-                return original(stubber, event_name, request, **kw)
+                return original(stubber, event_name, request, **kwargs)
             operation = ".".join(event_name.split(".")[1:3])
             fault = faults._take(operation, request)
             if fault is None:
-                return original(stubber, event_name, request, **kw)
+                return original(stubber, event_name, request, **kwargs)
             if fault.applied:
-                original(stubber, event_name, request, **kw)
+                original(stubber, event_name, request, **kwargs)
             return _error_response(request, operation, fault)
 
         self._original = original
