@@ -1,8 +1,9 @@
-"""The ``dispatch-verify`` command: demo, run, heartbeat, sim.
+"""The ``dispatch-verify`` command: demo, run, heartbeat, sim, api, cancel, list.
 
 Everything runs on this machine: the real state machine definition on moto's Step Functions
 interpreter, the real Lambda handlers, and either the embedded LiveKit simulator (demo) or the
-LiveKit server named by LIVEKIT_URL / LIVEKIT_API_KEY / LIVEKIT_API_SECRET (run).
+LiveKit server named by LIVEKIT_URL / LIVEKIT_API_KEY / LIVEKIT_API_SECRET (run). ``cancel`` and
+``list`` call a dispatch API (``api`` here, or a deployed stack) through dispatch_verify.client.
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dispatch_verify.models import MAX_RINGING_TIMEOUT_S, Options, SipRequest
+from dispatch_verify.models import (
+    FROM_STATE,
+    MAX_RINGING_TIMEOUT_S,
+    DispatchRequest,
+    EscalationBundle,
+    Options,
+    Outcome,
+    SipRequest,
+    execution_name_problem,
+)
+from pydantic import ValidationError
 
 from clocks import RealClock
 from dispatch_verify_cli import progress
@@ -38,26 +49,61 @@ class UsageError(Exception):
     """Bad arguments or configuration: printed as one line, exit status 1."""
 
 
-def outcome_of(result: Any) -> dict[str, Any]:
-    """One JSON-able outcome from a finished execution, verified or escalated."""
-    if result.status == "SUCCEEDED" and isinstance(result.output, dict):
-        return {**result.output, "status": result.output.get("status", "verified")}
+def outcome_of(result: Any, name: str = "", payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The execution's ``Outcome`` (the model GET /dispatches/{id} and the EventBridge events use),
+    as "Record outcome" recorded it; an escalation adds its evidence bundle as ``evidence``."""
+    outcome: dict[str, Any] | None = None
+    bundle: dict[str, Any] | None = None
+    for event in result.history or []:
+        state = progress_state(event)
+        if isinstance(state.get("outcome"), dict):
+            outcome = state["outcome"]
+        if isinstance(state.get("escalation"), dict):
+            bundle = state["escalation"]
+    if outcome is None and result.status == "SUCCEEDED" and isinstance(result.output, dict):
+        outcome = result.output
+    if bundle is None:
+        try:
+            found = json.loads(result.cause or "")
+            bundle = found if isinstance(found, dict) and "cause" in found else None
+        except ValueError:
+            bundle = None
+    if outcome is None:  # the outcome was never recorded: what the execution's end says
+        outcome = _unrecorded(result, bundle, name, payload or {})
+    shown = Outcome.model_validate(outcome, context=FROM_STATE).model_dump(mode="json")
+    if shown["status"] != "verified" and bundle is not None:
+        shown["evidence"] = EscalationBundle.model_validate(bundle, context=FROM_STATE).model_dump(
+            mode="json"
+        )
+    return shown
+
+
+def progress_state(event: dict[str, Any]) -> dict[str, Any]:
+    details = event.get("stateExitedEventDetails") or {}
     try:
-        bundle = json.loads(result.cause or "")
+        state = json.loads(details.get("output") or "null")
     except ValueError:
-        bundle = None
-    if not isinstance(bundle, dict):
-        return {"status": "escalated", "cause": "internal", "error": result.error, "detail": result.cause}
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _unrecorded(
+    result: Any, bundle: dict[str, Any] | None, name: str, payload: dict[str, Any]
+) -> dict[str, Any]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    source = bundle or {}
     return {
         "status": "escalated",
-        "cause": bundle.get("cause"),
-        "request_id": bundle.get("request_id"),
-        "room": bundle.get("room"),
-        "agent_name": bundle.get("agent_name"),
-        "attempts": bundle.get("attempts"),
-        "dispatch_ids": [d.get("dispatch_id") for d in bundle.get("dispatches", [])],
-        "join_latency_s": None,
-        "escalation": bundle,
+        "request_id": source.get("request_id") or name,
+        "room": source.get("room") or str(payload.get("room") or ""),
+        "agent_name": source.get("agent_name") or str(payload.get("agent_name") or ""),
+        "cause": source.get("cause") or "internal",
+        "last_error": source.get("last_error")
+        or {"cause": "internal", "code": result.error, "message": str(result.cause or result.status)[:500]},
+        "attempts": source.get("attempts") or 0,
+        "dispatch_ids": [d.get("dispatch_id") for d in source.get("dispatches") or []],
+        "started_at": source.get("started_at") or now,
+        "finished_at": source.get("escalated_at") or now,
     }
 
 
@@ -124,6 +170,7 @@ def execute(
     # Only the embedded simulator can reach this machine with webhooks: against any other server the
     # workflow polls at the poll interval instead of waiting for a webhook that never comes.
     webhooks = "Enabled" if sim is not None else "Disabled"
+    on_event = progress.printer(sys.stderr, clock.now, webhooks=sim is not None)
     with ExitStack() as exit_stack:
         try:
             engine = exit_stack.enter_context(
@@ -140,11 +187,11 @@ def execute(
             sim.set_webhook(LocalApi(engine).deliver_webhook)
         try:
             arn = engine.start(payload if payload is not None else engine.heartbeat_input(), name=name)
-            result = engine.wait(arn, timeout_s=timeout_s, on_event=progress.printer(sys.stderr, clock.now))
+            result = engine.wait(arn, timeout_s=timeout_s, on_event=on_event)
         finally:
             if sim is not None:
                 sim.set_webhook(None)
-    return outcome_of(result)
+    return outcome_of(result, name, payload)
 
 
 def execution_budget_s(options: dict[str, Any] | None = None) -> float:
@@ -156,15 +203,58 @@ def execution_budget_s(options: dict[str, Any] | None = None) -> float:
 
 def cmd_run(args: argparse.Namespace) -> int:
     payload = workflow_input(args)
+    name = args.request_id or f"run-{uuid.uuid4().hex[:12]}"
+    refuse_invalid(payload, name)
     refuse_over_history_budget(payload["options"])
     livekit = livekit_from_env()
-    name = args.request_id or f"run-{uuid.uuid4().hex[:12]}"
     outcome = execute(livekit, payload, name=name, timeout_s=execution_budget_s(payload["options"]))
-    if args.json:
+    print_outcome(outcome, args.json)
+    return exit_status(outcome)
+
+
+def print_outcome(outcome: dict[str, Any], one_line: bool) -> None:
+    if one_line:
         print(json.dumps(outcome, separators=(",", ":")))
     else:
         print(json.dumps(outcome, indent=2))
-    return EXIT_VERIFIED if outcome["status"] != "escalated" else EXIT_ESCALATED
+
+
+def exit_status(outcome: dict[str, Any]) -> int:
+    return EXIT_VERIFIED if outcome["status"] == "verified" else EXIT_ESCALATED
+
+
+# The flag that sets each field of the workflow input, to name it in a usage error.
+FLAGS = {
+    "room": "--room",
+    "agent_name": "--agent-name",
+    "metadata": "--metadata",
+    "request_id": "--request-id",
+    "options.join_timeout_s": "--join-timeout",
+    "options.poll_interval_s": "--poll-interval",
+    "options.max_attempts": "--max-attempts",
+    "sip.trunk_id": "--sip-trunk",
+    "sip.call_to": "--call-to",
+    "sip.participant_identity": "--callee-identity",
+    "sip.ringing_timeout_s": "--ringing-timeout",
+}
+
+
+def refuse_invalid(payload: dict[str, Any], name: str) -> None:
+    """What the workflow would refuse (an ``invalid_request`` escalation, which pages someone on AWS)
+    is a usage error here, naming the flag, before anything runs."""
+    problem = execution_name_problem(name)
+    if problem is not None:
+        raise UsageError(f"--request-id {problem}")
+    try:
+        DispatchRequest.model_validate({**payload, "request_id": name})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error.get("loc", ()))
+            flag = FLAGS.get(field, field or "input")
+            message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+            problems.append(f"{flag} {message}")
+        raise UsageError("; ".join(problems)) from None
 
 
 def refuse_over_history_budget(options: dict[str, Any]) -> None:
@@ -216,11 +306,8 @@ def cmd_heartbeat(args: argparse.Namespace) -> int:
             outcome = execute(
                 livekit, None, name=name, timeout_s=budget, sim=sim, parameters=heartbeat_parameters(agent)
             )
-    if args.json:
-        print(json.dumps(outcome, separators=(",", ":")))
-    else:
-        print(json.dumps(outcome, indent=2))
-    return EXIT_VERIFIED if outcome["status"] != "escalated" else EXIT_ESCALATED
+    print_outcome(outcome, args.json)
+    return exit_status(outcome)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -269,7 +356,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             sim=sim,
         )
         print("Escalation bundle (published to SNS and EventBridge):", flush=True)
-        print(json.dumps(second.get("escalation", second), indent=2), flush=True)
+        print(json.dumps(second.get("evidence", second), indent=2), flush=True)
         peak = max(
             sim.max_live_dispatches(first["room"], "sleepy-agent"),
             sim.max_live_dispatches(second["room"], "ghost-agent"),
@@ -341,9 +428,14 @@ def cmd_sim(args: argparse.Namespace) -> int:
         print(f"  webhooks: POST {args.webhook_url} (drop {drop:g}, duplicate {duplicate:g})", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    shown = 0
     try:
-        while not stop.wait(0.5):
-            pass
+        while not stop.wait(0.2):
+            if not args.quiet:
+                calls = sim.calls()
+                for method, code, status in calls[shown:]:
+                    print(f"{time.strftime('%H:%M:%S')} {method} → {code} ({status})", flush=True)
+                shown = len(calls)
     except KeyboardInterrupt:
         pass
     finally:
@@ -374,12 +466,37 @@ def cmd_api(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        serve(str(TEMPLATE), livekit, host=args.host, port=args.port, out=_say, stop=stop)
+        if livekit is not None:
+            # A LiveKit project reaches 127.0.0.1 with no webhook: poll, unless told it does.
+            serve_polling(livekit, args, stop)
+        else:
+            serve(str(TEMPLATE), livekit, host=args.host, port=args.port, out=_say, stop=stop)
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def serve_polling(livekit: dict[str, str], args: argparse.Namespace, stop: threading.Event) -> None:
+    """``serve`` against a LiveKit server, with the stack's LiveKitWebhooks as ``--webhooks`` says."""
+    from local_engine import LocalApi, LocalApiServer, LocalEngine
+
+    mode = "Enabled" if args.webhooks else "Disabled"
+    _say(
+        f"LiveKit at {livekit['url']}; webhooks {'expected' if args.webhooks else 'off: the workflow polls'}"
+    )
+    with (
+        LocalEngine(
+            RealClock(), livekit, template_path=str(TEMPLATE), parameters={"LiveKitWebhooks": mode}
+        ) as engine,
+        LocalApiServer(LocalApi(engine), args.host, args.port) as server,
+    ):
+        _say(f"dispatch API listening on {server.url}")
+        if args.webhooks:
+            _say(f"  the LiveKit project's webhook URL must reach {server.url}/livekit/webhook")
+        while not stop.wait(0.2):
+            pass
 
 
 def _say(line: str) -> None:
@@ -396,49 +513,72 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="dispatch-verify", description=__doc__.splitlines()[0])
-    sub = top.add_subparsers(dest="command", required=True)
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default (an option left unset says what then happens in its
+    help: "unset: ..."); descriptions and epilogs keep their lines."""
 
-    demo = sub.add_parser(
-        "demo", help="sleeping agent verified, then a never-waking agent escalated (simulator)"
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        shown = action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text
+        return f"{text} (default: %(default)s)" if shown and action.option_strings else text
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="dispatch-verify",
+        description=__doc__.split("\n\n")[0].replace("\n", " ").replace("``", ""),
+        formatter_class=_HelpFormatter,
     )
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+
+    def command(name: str, summary: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=summary, description=summary, formatter_class=_HelpFormatter, **kwargs
+        )
+
+    demo = command("demo", "sleeping agent verified, then a never-waking agent escalated (simulator)")
     demo.add_argument("--wake", type=_positive_int, default=12, help="seconds the sleepy agent sleeps")
     demo.set_defaults(func=cmd_demo)
 
-    run = sub.add_parser("run", help="dispatch and verify against LIVEKIT_URL with the real workflow")
-    run.add_argument("--room", required=True)
-    run.add_argument("--agent-name", required=True)
-    run.add_argument("--metadata", help="JSON passed to the agent")
+    run = command("run", "dispatch and verify against LIVEKIT_URL with the real workflow (polling)")
+    run.add_argument("--room", required=True, help="the LiveKit room to dispatch the agent into")
+    run.add_argument("--agent-name", required=True, help="the agent name its workers registered under")
+    run.add_argument("--metadata", help="JSON passed to the agent's job")
     # Left unset, an option is the workflow's own default (its models), which the help shows.
     defaults = Options.model_construct()
     run.add_argument(
         "--join-timeout",
         type=_positive_int,
-        help=f"seconds to wait per dispatch ({defaults.join_timeout_s})",
+        help=f"seconds to wait per dispatch (unset: the workflow's {defaults.join_timeout_s})",
     )
     run.add_argument(
-        "--poll-interval", type=_positive_int, help=f"seconds between checks ({defaults.poll_interval_s})"
+        "--poll-interval",
+        type=_positive_int,
+        help=f"seconds between looks at the room (unset: {defaults.poll_interval_s})",
     )
     run.add_argument(
-        "--max-attempts", type=_positive_int, help=f"dispatches before escalating ({defaults.max_attempts})"
+        "--max-attempts",
+        type=_positive_int,
+        help=f"dispatches before escalating (unset: {defaults.max_attempts})",
     )
-    run.add_argument("--request-id", help="execution name / request id (default: random)")
+    run.add_argument(
+        "--request-id", help="execution name / request id, as Step Functions names executions (unset: random)"
+    )
     run.add_argument("--call-to", metavar="NUMBER", help="once verified, dial NUMBER into the room (SIP)")
-    run.add_argument("--sip-trunk", metavar="ID", help="outbound SIP trunk for --call-to")
-    run.add_argument("--callee-identity", default="callee", help="the callee's participant identity (callee)")
+    run.add_argument("--sip-trunk", metavar="ID", help="the outbound SIP trunk to dial --call-to over")
+    run.add_argument("--callee-identity", default="callee", help="the callee's participant identity")
     ringing = SipRequest.model_fields["ringing_timeout_s"].default
     run.add_argument(
         "--ringing-timeout",
         type=_positive_int,
-        help=f"seconds the call rings ({ringing}, max {MAX_RINGING_TIMEOUT_S})",
+        help=f"seconds the call rings (unset: {ringing}; at most {MAX_RINGING_TIMEOUT_S})",
     )
     run.add_argument("--json", action="store_true", help="print the outcome as one JSON line on stdout")
     run.set_defaults(func=cmd_run)
 
-    heartbeat = sub.add_parser(
+    heartbeat = command(
         "heartbeat",
-        help="one heartbeat: dispatch into a fresh room, verify, delete the room (LIVEKIT_URL or simulator)",
+        "one heartbeat: dispatch into a fresh room, verify, delete the room (LIVEKIT_URL or simulator)",
     )
     heartbeat.add_argument(
         "--agent-name",
@@ -447,15 +587,14 @@ def parser() -> argparse.ArgumentParser:
     heartbeat.add_argument("--json", action="store_true", help="print the outcome as one JSON line on stdout")
     heartbeat.set_defaults(func=cmd_heartbeat)
 
-    sim = sub.add_parser(
+    sim = command(
         "sim",
-        help="serve the LiveKit simulator on 127.0.0.1 until interrupted",
-        formatter_class=argparse.RawDescriptionHelpFormatter,  # the epilog's table as written
+        "serve the LiveKit simulator on 127.0.0.1 until interrupted, one line per call",
         epilog=f"agent behaviours (--agent NAME=BEHAVIOUR):\n{behaviour_help()}",
     )
-    sim.add_argument("--port", type=int, default=7880)
-    sim.add_argument("--api-key", default="devkey")
-    sim.add_argument("--api-secret", default="secret")
+    sim.add_argument("--port", type=int, default=7880, help="the port to listen on")
+    sim.add_argument("--api-key", default="devkey", help="the API key clients sign with")
+    sim.add_argument("--api-secret", default="secret", help="the API secret clients sign with")
     sim.add_argument(
         "--agent",
         action="append",
@@ -469,10 +608,13 @@ def parser() -> argparse.ArgumentParser:
         "--sip",
         action="append",
         metavar="NUMBER=ANSWER",
-        help=f"how a dialled number answers: {' | '.join(ANSWERS)} (repeatable; default {ANSWERS[0]})",
+        help=f"how a dialled number answers: {' | '.join(ANSWERS)} (repeatable; unset: {ANSWERS[0]})",
     )
+    # `run --sip-trunk` dials over a trunk; here a trunk is only registered: its own name.
     sim.add_argument(
+        "--accept-trunk",
         "--sip-trunk",
+        dest="sip_trunk",
         action="append",
         metavar="ID",
         help="an outbound trunk id CreateSIPParticipant accepts, besides ST_simtrunk (repeatable)",
@@ -483,22 +625,108 @@ def parser() -> argparse.ArgumentParser:
         help="POST LiveKit webhooks (room_started, room_finished, participant_joined/left) to URL",
     )
     sim.add_argument(
-        "--webhook-drop", metavar="SHARE", help="share of webhooks never sent, 0..1 (0; needs --webhook-url)"
+        "--webhook-drop",
+        metavar="SHARE",
+        help="share of webhooks never sent, 0..1 (unset: 0; needs --webhook-url)",
     )
     sim.add_argument(
         "--webhook-duplicate",
         metavar="SHARE",
-        help="share of webhooks sent twice, 0..1 (0; needs --webhook-url)",
+        help="share of webhooks sent twice, 0..1 (unset: 0; needs --webhook-url)",
     )
+    sim.add_argument("--quiet", action="store_true", help="do not print a line per call")
     sim.set_defaults(func=cmd_sim)
 
-    api = sub.add_parser(
-        "api", help="serve the dispatch API on 127.0.0.1 (local engine; simulator unless LIVEKIT_* is set)"
+    api = command(
+        "api", "serve the dispatch API on 127.0.0.1 (local engine; simulator unless LIVEKIT_* is set)"
     )
-    api.add_argument("--port", type=int, default=3000)
-    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=3000, help="the port to listen on")
+    api.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    api.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="with LIVEKIT_*: the LiveKit project posts its webhooks to this API (it must reach it); "
+        "unset, the workflow polls every poll_interval_s",
+    )
     api.set_defaults(func=cmd_api)
+
+    cancel = command("cancel", "cancel a dispatch through a dispatch API: stop it, delete its dispatches")
+    cancel.add_argument("request_id", help="the request id POST /dispatches answered")
+    cancel.add_argument(
+        "--delete-room", action="store_true", help="delete the room too (if the workflow created it)"
+    )
+    client_options(cancel)
+    cancel.set_defaults(func=cmd_cancel)
+
+    listing = command("list", "list recent dispatches through a dispatch API, newest first")
+    listing.add_argument("--room", help="only this room's")
+    listing.add_argument(
+        "--status", choices=["running", "verified", "escalated", "cancelled"], help="only these"
+    )
+    listing.add_argument("--since", help="accepted at or after this ISO-8601 time (unset: the API's 24 h)")
+    listing.add_argument("--limit", type=_positive_int, default=20, help="at most this many")
+    client_options(listing)
+    listing.set_defaults(func=cmd_list)
     return top
+
+
+def client_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--api-url",
+        default=os.environ.get("DISPATCH_API_URL", "http://127.0.0.1:3000"),
+        help="the API's base URL (a stack's: DispatchApiUrl without /dispatches); env DISPATCH_API_URL",
+    )
+    command.add_argument(
+        "--auth",
+        choices=["none", "sigv4", "api-key"],
+        default="none",
+        help="none (local), sigv4 (ApiAuth=AWS_IAM: the AWS credentials boto finds), "
+        "api-key (ApiAuth=API_KEY: env DISPATCH_API_KEY)",
+    )
+
+
+def api_client(args: argparse.Namespace) -> Any:
+    from dispatch_verify.client import ApiKeyAuth, DispatchClient, SigV4Auth
+
+    auth: Any = None
+    if args.auth == "sigv4":
+        auth = SigV4Auth.from_environment()
+    elif args.auth == "api-key":
+        key = os.environ.get("DISPATCH_API_KEY")
+        if not key:
+            raise UsageError("--auth api-key needs DISPATCH_API_KEY (the stack's API key value)")
+        auth = ApiKeyAuth(key)
+    return DispatchClient(args.api_url, auth=auth)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from dispatch_verify.client import ApiError
+
+    problem = execution_name_problem(args.request_id)
+    if problem is not None:
+        raise UsageError(f"request id {problem}")
+    try:
+        view = api_client(args).cancel(args.request_id, delete_room=args.delete_room)
+    except ApiError as exc:
+        raise UsageError(str(exc)) from None
+    print(view.model_dump_json(indent=2))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from dispatch_verify.client import ApiError
+
+    try:
+        page = api_client(args).list(room=args.room, status=args.status, since=args.since, limit=args.limit)
+    except ApiError as exc:
+        raise UsageError(str(exc)) from None
+    for view in page.dispatches:
+        where = f"{view.agent_name} → {view.room}"
+        state = view.phase if view.status == "running" else (view.cause or "")
+        print(f"{view.accepted_at}  {view.request_id}  {view.status:<9} {state or '':<17} {where}")
+    if page.next_token:
+        print(f"(more: GET /dispatches?next_token={page.next_token})", file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
