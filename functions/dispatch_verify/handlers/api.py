@@ -51,6 +51,7 @@ from dispatch_verify.logic.intake import (
 )
 from dispatch_verify.models import EXECUTION_NAME_PATTERN, MAX_EXECUTION_NAME, Outcome
 from dispatch_verify.observability import logger, tracer
+from dispatch_verify.ports.executions import StartRefused
 from dispatch_verify.ports.ledger import MAX_PAGE, BadPageToken, ListQuery, Status
 
 MAX_BODY_BYTES = 100 * 1024
@@ -106,6 +107,12 @@ app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_jso
         **_answer(HTTPStatus.CONFLICT, "The idempotency key was used with another body"),
         **_answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"The body is over {MAX_BODY_BYTES} bytes"),
         **_answer(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "The body is not application/json"),
+        **_answer(
+            HTTPStatus.TOO_MANY_REQUESTS, "Throttled by Step Functions: send it again after Retry-After"
+        ),
+        **_answer(
+            HTTPStatus.SERVICE_UNAVAILABLE, "Step Functions unavailable: send it again after Retry-After"
+        ),
     },
 )
 def create_dispatch(body: DispatchCreate) -> Response[dict[str, Any]]:
@@ -120,6 +127,12 @@ def create_dispatch(body: DispatchCreate) -> Response[dict[str, Any]]:
         )
     except IdempotencyConflict:
         return _error(HTTPStatus.CONFLICT, "idempotency_key was already used with a different body")
+    except StartRefused as refused:
+        # Nothing was started and no ledger item is left: the caller may send the same request again.
+        status = HTTPStatus.TOO_MANY_REQUESTS if refused.throttled else HTTPStatus.SERVICE_UNAVAILABLE
+        answer = _error(status, f"Step Functions refused to start the execution for now ({refused.code})")
+        answer.headers["Retry-After"] = str(refused.retry_after_s)
+        return answer
     except OverHistoryBudget as exc:
         problems = [
             FieldProblem(field=f"options.{name}", type="history_budget", message=str(exc))

@@ -15,6 +15,17 @@ class ExecutionExists(Exception):
         self.existing_input = existing_input
 
 
+class StartRefused(Exception):
+    """Step Functions refused StartExecution for now: throttled (``ThrottlingException``) or
+    unavailable (a 5xx), after the SDK's own retries. Nothing was started; try again later."""
+
+    def __init__(self, code: str, *, throttled: bool, retry_after_s: int) -> None:
+        super().__init__(code)
+        self.code = code
+        self.throttled = throttled
+        self.retry_after_s = retry_after_s
+
+
 class Executions(Protocol):
     """The part of Step Functions the API uses."""
 

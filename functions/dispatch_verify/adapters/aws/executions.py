@@ -6,8 +6,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from dispatch_verify.adapters.aws import clients as aws
-from dispatch_verify.ports.executions import ExecutionExists
+from dispatch_verify.ports.executions import ExecutionExists, StartRefused
+
+# Step Functions' answers that mean "not now" (after botocore's own retries): the API answers 429 or
+# 503 with Retry-After instead of a bare 500.
+_THROTTLED = frozenset({"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
+_UNAVAILABLE = frozenset(
+    {"ServiceUnavailable", "InternalFailure", "InternalServerError", "SdkClientException"}
+)
+RETRY_AFTER_S = 1
 
 
 class StepFunctionsExecutions:
@@ -24,6 +34,14 @@ class StepFunctionsExecutions:
             # The name ran (or runs) already: whose request it was is the caller's to judge.
             arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
             raise ExecutionExists(arn, str(self.describe(arn).get("input") or "")) from None
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            if code in _THROTTLED:
+                raise StartRefused(code, throttled=True, retry_after_s=RETRY_AFTER_S) from exc
+            if status >= 500 or code in _UNAVAILABLE:
+                raise StartRefused(code, throttled=False, retry_after_s=RETRY_AFTER_S) from exc
+            raise
         return str(started["executionArn"])
 
     def describe(self, execution_arn: str) -> dict[str, Any]:
