@@ -43,7 +43,7 @@ def test_over_http_a_dispatch_is_started_followed_and_repeated(
     assert accepted.status == 202
     assert accepted.body["status_url"].startswith(f"{server.url}/dispatches/req-")
     assert (final.status, final.body["status"]) == (200, "verified")
-    assert final.body["attempts"][0]["dispatch_id"] == final.body["dispatch_id"]
+    assert final.body["dispatches"][0]["dispatch_id"] == final.body["dispatch_id"]
     assert (again.status, again.body["request_id"], again.body["status"]) == (
         202,
         accepted.body["request_id"],

@@ -140,9 +140,10 @@ def test_both_waits_last_the_seconds_the_steps_before_them_computed(states: Stat
 def test_verified_outcome_succeeds_with_the_outcome_and_any_other_fails_with_the_summary(
     states: States,
 ) -> None:
-    # Given the outcome statuses "Record outcome" can write
+    # Given the outcome statuses "Record outcome" can write ("cancelled" is the API's: a cancelled
+    # request's execution is stopped, it never records an outcome)
     statuses = set(get_args(Outcome.model_fields["status"].annotation))
-    assert statuses == {"verified", "verified_and_dialled", "escalated"}
+    assert statuses == {"verified", "escalated", "cancelled"}
 
     # When "Outcome?" routes them (its rules before these: see the heartbeat spec below)
     choice = states["Outcome?"]
