@@ -48,7 +48,7 @@ from typing import Any, TextIO
 
 from clocks import DiscreteClock, VirtualClock
 from livekit_sim import BEHAVIOURS, LiveKitSimulator
-from local_engine import ExecutionResult, LocalApi, LocalEngine
+from local_engine import ExecutionResult, LocalApi, LocalEngine, proxy_event
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT_TIMEOUT_S = 0.5  # LIVEKIT_TIMEOUT_S for the run: a held reply must outlast it
@@ -71,7 +71,16 @@ FAULT_KINDS = (
     "quota",  # 429 resource_exhausted within the budget
     "quota_exhausted",  # 429s beyond the budget: escalated quota
     "revoked",  # the API key revoked mid-run: escalated auth, unless verified before
+    # AWS's own faults (local_engine/aws_faults.py), aimed at the execution's request id:
+    "aws_lambda",  # Lambda.TooManyRequests / ServiceException (also after the handler ran) / SdkClient
+    "aws_dynamodb",  # DynamoDB throttling the steps' ledger writes (the SDK's retries absorb it)
+    "aws_sns",  # SNS throttled / internal error on the page ("Page on-call" retries)
+    "aws_sns_lost",  # SNS accepted the page, the reply was lost: the retry pages again, same event id
+    "aws_events",  # PutEvents throttled, internal, or HTTP 200 with FailedEntryCount 1
+    "aws_callback",  # SendTaskSuccess throttled in the webhook path (the wait's timeout looks anyway)
+    "aws_start",  # StartExecution throttled behind the API: 429/503 with Retry-After, sent again
 )
+AWS_FAULT_KINDS = tuple(k for k in FAULT_KINDS if k.startswith("aws_"))
 WEBHOOK_MODES: dict[str, tuple[bool, float, float]] = {  # name: (on, drop, duplicate)
     "on": (True, 0.0, 0.0),
     "off": (False, 0.0, 0.0),
@@ -93,6 +102,7 @@ class Family:
     truth: str  # "verified" or the escalation cause
     weight: int
     seconds: Callable[[random.Random], float] | None = None  # draws the seconds of a kind taking them
+    agents: int = 1  # agents of the name the behaviour itself puts in the room (LiveKit's doing, not ours)
 
     def behaviour(self, seconds: float | None) -> str:
         """The simulator's text for this family's behaviour (the registry writes it)."""
@@ -109,6 +119,12 @@ FAMILIES = {
     "none": Family("none", "never_assigned", 2),
     "reject": Family("reject", "job_failed", 2),
     "leave0": Family("leave", "joined_then_left", 2, lambda rng: 0),  # gone before any check sees it
+    "hang": Family("hang", "not_joined", 1),  # job RUNNING, the entrypoint hung: never connects
+    "joined": Family("joined", "verified", 1),  # JOINED is in the room (no participant_joined webhook)
+    "twin": Family("twin", "verified", 1, lambda rng: round(rng.uniform(1, 5), 1), agents=2),
+    "failover": Family(
+        "failover", "verified", 1, lambda rng: round(rng.uniform(1, 6), 1)
+    ),  # failed, then another
 }
 REVOKED_FAMILIES = ("warm", "never", "none", "wake")  # with a key revoked: verified before, or auth
 REVOKED_WAKE_S = 60  # asleep past the revocation: auth
@@ -138,6 +154,17 @@ class FaultSpec:
 
 
 @dataclass(frozen=True)
+class AwsFaultSpec:
+    operation: str  # "<service>.<Operation>", as local_engine.aws_faults names it
+    code: str
+    count: int
+    applied: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.code} x{self.count}{' applied' if self.applied else ''}"
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str  # execution name = request id
     room: str
@@ -150,6 +177,7 @@ class Scenario:
     webhooks: str  # a key of WEBHOOK_MODES
     revoke: bool
     expected: str  # "verified" or the escalation cause
+    aws_faults: tuple[AwsFaultSpec, ...] = ()
 
     @property
     def expected_status(self) -> str:
@@ -168,7 +196,7 @@ class Scenario:
         }
 
     def describe(self) -> str:
-        faults = "; ".join(str(f) for f in self.faults) or "no fault"
+        faults = "; ".join(str(f) for f in (*self.faults, *self.aws_faults)) or "no fault"
         revoke = f"; key revoked at +{REVOKE_AFTER_S:g}s" if self.revoke else ""
         return f"{self.behaviour}, {faults}{revoke}, webhooks {self.webhooks}"
 
@@ -201,7 +229,11 @@ def _scenario(rng: random.Random, i: int, fault_kind: str, webhooks: str, seed: 
         # A warm agent must be seen before the revocation: by its join webhook. Without one the
         # first look may come only at the wait's backstop, after the key is gone.
         webhooks = rng.choice(["on", "duplicate"])
-    faults = _faults(rng, fault_kind, kind)
+    aws_faults: tuple[AwsFaultSpec, ...] = ()
+    if fault_kind in AWS_FAULT_KINDS:
+        aws_faults, faults = _aws_faults(rng, fault_kind), []
+    else:
+        faults = _faults(rng, fault_kind, kind)
     kinds = [fault_kind]
     if fault_kind not in ("revoked", "transient_exhausted", "quota_exhausted") and rng.random() < 0.35:
         extra_kind = rng.choice(
@@ -231,6 +263,7 @@ def _scenario(rng: random.Random, i: int, fault_kind: str, webhooks: str, seed: 
         webhooks=webhooks,
         revoke=revoke,
         expected=expected,
+        aws_faults=aws_faults,
     )
 
 
@@ -263,6 +296,32 @@ def _faults(rng: random.Random, fault_kind: str, kind: str, budget: int = ABSORB
     raise ValueError(f"unknown fault kind {fault_kind!r}")
 
 
+def _aws_faults(rng: random.Random, fault_kind: str) -> tuple[AwsFaultSpec, ...]:
+    """AWS faults within what the SDK's retries and the states' Retry absorb (Lambda errors: 3 retries
+    per step; SNS and EventBridge: 4; DynamoDB: the SDK's own)."""
+    if fault_kind == "aws_lambda":
+        code = rng.choice(["TooManyRequestsException", "ServiceException", "SdkClientException"])
+        applied = code == "ServiceException" and rng.random() < 0.5  # the handler ran, the reply was lost
+        return (AwsFaultSpec("lambda.Invoke", code, rng.randint(1, 2), applied),)
+    if fault_kind == "aws_dynamodb":
+        code = rng.choice(["ProvisionedThroughputExceededException", "ThrottlingException"])
+        return (AwsFaultSpec("dynamodb.UpdateItem", code, rng.randint(1, 3)),)
+    if fault_kind == "aws_sns":
+        return (AwsFaultSpec("sns.Publish", rng.choice(["Throttled", "InternalError"]), rng.randint(1, 3)),)
+    if fault_kind == "aws_sns_lost":
+        return (AwsFaultSpec("sns.Publish", "InternalError", 1, applied=True),)
+    if fault_kind == "aws_events":
+        code = rng.choice(["ThrottlingException", "InternalException", "FailedEntry"])
+        return (AwsFaultSpec("eventbridge.PutEvents", code, rng.randint(1, 3)),)
+    if fault_kind == "aws_callback":
+        return (AwsFaultSpec("sfn.SendTaskSuccess", "ThrottlingException", rng.randint(1, 3)),)
+    if fault_kind == "aws_start":
+        # Sometimes within the SDK's retries (accepted at once), sometimes past them (429, sent again).
+        code = rng.choice(["ThrottlingException", "ServiceUnavailable"])
+        return (AwsFaultSpec("sfn.StartExecution", code, rng.choice([1, 2, 8, 12])),)
+    raise ValueError(f"unknown AWS fault kind {fault_kind!r}")
+
+
 # -- what an execution left behind ------------------------------------------------------------------
 @dataclass
 class Observation:
@@ -278,6 +337,11 @@ class Observation:
     max_live_dispatches: int = 0
     client_timeouts: int = 0  # failed steps whose LiveKit call timed out on the client
     delivered: list[str] = field(default_factory=list)  # faults calls actually received ("Method code")
+    aws_delivered: list[str] = field(default_factory=list)  # AWS faults requests actually received
+    lost_pages: int = 0  # delivered SNS faults that took effect (the retried page repeats the message)
+    page_event_ids: list[str] = field(default_factory=list)
+    event_types: list[str] = field(default_factory=list)  # detail-types of its outcome events
+    refusals: list[str] = field(default_factory=list)  # API answers before it was accepted ("429 ...")
     held_past_timeout: int = 0  # delivered faults whose reply was held past the client's timeout
     wall_s: float = 0.0
 
@@ -321,12 +385,20 @@ def check_execution(obs: Observation) -> list[Violation]:
             bad("ledger cause", f"ledger cause {cause!r}, expected {s.expected!r}")
         elif s.expected_status == "verified" and cause is not None:
             bad("ledger cause", f"verified, yet the ledger has cause {cause!r}")
-    # one notification for an escalation, none for a verification
+    # one page for an escalation (and one more per delivered lost SNS reply: SNS's at-least-once, all
+    # with one event id), none for a verification; one outcome event of the right type for every outcome
     want = 1 if s.expected_status == "escalated" else 0
-    if obs.notifications != want:
-        bad("one notification", f"{obs.notifications} SNS messages, expected {want}")
-    if obs.bus_events != want:
-        bad("one notification", f"{obs.bus_events} AgentDispatchEscalated events, expected {want}")
+    if obs.notifications != want + (obs.lost_pages if want else 0):
+        bad("one page", f"{obs.notifications} SNS messages, expected {want} (+{obs.lost_pages} lost replies)")
+    if len(set(obs.page_event_ids)) > 1:
+        bad("one page", f"the repeated pages carry different event ids {sorted(set(obs.page_event_ids))}")
+    expected_type = "AgentDispatchVerified" if s.expected_status == "verified" else "AgentDispatchEscalated"
+    if obs.event_types != [expected_type]:
+        bad("one outcome event", f"outcome events {obs.event_types}, expected [{expected_type}]")
+    # a refused start said when to come back and left nothing behind (checked as it was refused)
+    for refusal in obs.refusals:
+        if "bad" in refusal:
+            bad("no request lost", refusal)
     if want and obs.notification_causes and set(obs.notification_causes) != {s.expected}:
         bad("notification cause", f"SNS causes {obs.notification_causes}, expected {s.expected}")
     # a reply held past the client's timeout did time the client out (the harness works); "Await
@@ -336,7 +408,7 @@ def check_execution(obs: Observation) -> list[Violation]:
     if obs.held_past_timeout and not obs.client_timeouts:
         bad("fault delivered", "a reply was held past the client timeout, yet no step timed out")
     # never two agents of the requested name in the room
-    if obs.max_agents > 1:
+    if obs.max_agents > FAMILIES[s.kind].agents:
         bad("never two agents", f"{obs.max_agents} agents named {s.agent} in {s.room} at once")
     if obs.max_live_dispatches > 1:
         bad("never two live dispatches", f"{obs.max_live_dispatches} live dispatches of {s.agent} at once")
@@ -473,6 +545,7 @@ def _run_group(
             for t in engine.functions()
             if t.environment.get("LEDGER_TABLE_NAME")
         )
+        started = Started()
         batches: dict[str, list[Scenario]] = {}
         for s in group:
             batches.setdefault(s.webhooks, []).append(s)
@@ -480,12 +553,12 @@ def _run_group(
             on, drop, duplicate = WEBHOOK_MODES[mode]
             sim.set_webhook(api.deliver_webhook if on else None, drop=drop, duplicate=duplicate, seed=b)
             outcomes = (
-                _run_concurrent(batch, sim, engine, clock)
+                _run_concurrent(batch, sim, engine, clock, api, started)
                 if concurrent
-                else ((s, _run_one(s, sim, engine)) for s in batch)
+                else ((s, _run_one(s, sim, engine, api, started)) for s in batch)
             )
             for s, outcome in outcomes:
-                obs = _observe(s, outcome, sim, engine, ledger_table)
+                obs = _observe(s, outcome, sim, engine, ledger_table, started)
                 found = check_execution(obs)
                 bar.finished(obs, found)
                 observations.append(obs)
@@ -496,42 +569,112 @@ def _run_group(
     return observations, violations
 
 
-def _inject(s: Scenario, sim: LiveKitSimulator) -> None:
+def _inject(s: Scenario, sim: LiveKitSimulator, engine: LocalEngine) -> None:
     sim.set_agent(s.agent, s.behaviour)
+    for a in s.aws_faults:
+        engine.aws_faults.inject(a.operation, a.code, a.count, match=s.name, applied=a.applied)
     for f in s.faults:
         sim.inject_fault(
             f.method, f.code, f.count, latency_s=f.latency_s, applied=f.applied, room=s.room, hold_s=f.hold_s
         )
 
 
-def _run_one(s: Scenario, sim: LiveKitSimulator, engine: LocalEngine) -> tuple[ExecutionResult | None, float]:
-    _inject(s, sim)
+def _run_one(
+    s: Scenario, sim: LiveKitSimulator, engine: LocalEngine, api: LocalApi, started: Started
+) -> tuple[ExecutionResult | None, float]:
+    _inject(s, sim, engine)
     if s.revoke:
         sim.restore_api_key()
         sim.revoke_api_key(at=engine.clock.now() + REVOKE_AFTER_S)
     t0 = time.monotonic()
     try:
-        result: ExecutionResult | None = engine.run(s.request(), name=s.name, timeout_s=EXECUTION_TIMEOUT_S)
+        arn = _start(s, engine, api, started)
+        result: ExecutionResult | None = engine.wait(arn, timeout_s=EXECUTION_TIMEOUT_S)
     except TimeoutError:
         result = None
     sim.clear_faults(s.room)
+    engine.aws_faults.clear(s.name)
     return result, time.monotonic() - t0
 
 
+@dataclass
+class Started:
+    """Per scenario started through the API: its request id (the API's, from its idempotency key) and
+    the API's refusals before it was accepted."""
+
+    request_ids: dict[str, str] = field(default_factory=dict)
+    refusals: dict[str, list[str]] = field(default_factory=dict)
+
+    def request_id(self, s: Scenario) -> str:
+        return self.request_ids.get(s.name, s.name)
+
+
+def _start(s: Scenario, engine: LocalEngine, api: LocalApi, started: Started) -> str:
+    """Start ``s``: directly, or, when StartExecution faults are aimed at it, through the API as a
+    backend would: POST with its name as the idempotency key, and after a 429/503 the same request
+    again (Retry-After is virtual-time free here). A refusal must carry Retry-After and leave no ledger
+    item; what is wrong with one is kept in ``started.refusals`` for the invariants."""
+    if not any(a.operation == "sfn.StartExecution" for a in s.aws_faults):
+        return engine.start(s.request(), name=s.name)
+    from dispatch_verify.logic.intake import request_id_for  # on sys.path once the engine runs
+
+    request_id = request_id_for(s.name)
+    refusals = started.refusals.setdefault(s.name, [])
+    route = api.route("POST", "/dispatches")
+    assert route is not None
+    body = json.dumps({**s.request(), "idempotency_key": s.name}).encode()
+    headers = [("Host", "localhost"), ("Content-Type", "application/json")]
+    for _ in range(10):
+        answer = api.invoke(route, proxy_event(route, "POST", "/dispatches", headers, body))
+        status, answered = answer["statusCode"], {**(answer.get("headers") or {})}
+        for name, values in (answer.get("multiValueHeaders") or {}).items():
+            answered[name] = values[-1]
+        if status == 202:
+            accepted = json.loads(answer["body"])
+            started.request_ids[s.name] = accepted["request_id"]
+            return (
+                engine.state_machine_arn.replace(":stateMachine:", ":execution:")
+                + f":{accepted['request_id']}"
+            )
+        note = f"{status}"
+        if status not in (429, 503):
+            note += " bad: neither accepted nor 429/503"
+        elif not str(answered.get("Retry-After", "")).isdigit():
+            note += " bad: no Retry-After"
+        if _ledger_items(engine, _ledger_table(engine), request_id):
+            note += " bad: a ledger item was left without an execution"
+        refusals.append(note)
+    refusals.append("bad: still refused after 10 tries")
+    raise TimeoutError(s.name)
+
+
+def _ledger_table(engine: LocalEngine) -> str:
+    return next(
+        t.environment["LEDGER_TABLE_NAME"]
+        for t in engine.functions()
+        if t.environment.get("LEDGER_TABLE_NAME")
+    )
+
+
 def _run_concurrent(
-    batch: list[Scenario], sim: LiveKitSimulator, engine: LocalEngine, clock: Any
+    batch: list[Scenario],
+    sim: LiveKitSimulator,
+    engine: LocalEngine,
+    clock: Any,
+    api: LocalApi,
+    started: Started,
 ) -> Iterator[tuple[Scenario, tuple[ExecutionResult | None, float]]]:
     """Every execution of the batch starts at the same virtual instant; time stands still meanwhile."""
     t0 = time.monotonic()
     arns: dict[str, str] = {}
     with clock.running():
         for s in batch:
-            _inject(s, sim)
+            _inject(s, sim, engine)
         if any(s.revoke for s in batch):
             sim.restore_api_key()
             sim.revoke_api_key(at=clock.now() + REVOKE_AFTER_S)
         for s in batch:
-            arns[s.name] = engine.start(s.request(), name=s.name)
+            arns[s.name] = _start(s, engine, api, started)
     deadline = time.monotonic() + EXECUTION_TIMEOUT_S
     for s in batch:
         try:
@@ -541,6 +684,7 @@ def _run_concurrent(
         except TimeoutError:
             result = None
         sim.clear_faults(s.room)
+        engine.aws_faults.clear(s.name)
         yield s, (result, time.monotonic() - t0)
 
 
@@ -550,28 +694,33 @@ def _observe(
     sim: LiveKitSimulator,
     engine: LocalEngine,
     ledger_table: str,
+    started: Started,
 ) -> Observation:
     result, wall_s = outcome
     delivered = sim.delivered_faults(s.room)
+    aws_delivered = engine.aws_faults.delivered(s.name)
+    refusals = started.refusals.get(s.name, [])
     if result is None:
-        return Observation(s, "DID_NOT_END", wall_s=wall_s)
+        return Observation(s, "DID_NOT_END", wall_s=wall_s, refusals=refusals)
+    rid = started.request_id(s)
     cause = None
     if result.status == "FAILED":
         with contextlib.suppress(ValueError, TypeError):
             cause = json.loads(result.cause or "").get("cause")
-    notifications = [n for n in engine.notifications() if _request_id(n.get("message")) == s.name]
-    events = [
-        e
-        for e in engine.bus_events()
-        if e.get("detail-type") == "AgentDispatchEscalated" and _request_id(e.get("detail")) == s.name
-    ]
+    notifications = [n for n in engine.notifications() if _request_id(n.get("message")) == rid]
+    events = [e for e in engine.bus_events() if _request_id(e.get("detail")) == rid]
     return Observation(
         scenario=s,
         status=result.status,
         error=result.error,
         cause=cause,
-        ledger=_ledger_items(engine, ledger_table, s.name),
+        ledger=_ledger_items(engine, ledger_table, rid),
         notifications=len(notifications),
+        page_event_ids=[str(n["attributes"].get("event_id")) for n in notifications],
+        event_types=[str(e.get("detail-type")) for e in events],
+        aws_delivered=[f"{d.operation} {d.code}{' applied' if d.applied else ''}" for d in aws_delivered],
+        lost_pages=sum(d.operation == "sns.Publish" and d.applied for d in aws_delivered),
+        refusals=refusals,
         notification_causes=[str(n["message"].get("cause")) for n in notifications],
         bus_events=len(events),
         max_agents=sim.max_agents(s.room, s.agent),
@@ -645,6 +794,12 @@ def summary_table(report: Report) -> str:
     section("expected outcome", lambda o: [o.scenario.expected])
     section("agent behaviour", lambda o: [o.scenario.kind])
     section("webhooks", lambda o: [o.scenario.webhooks])
+    delivered = Counter(d for o in report.observations for d in (*o.delivered, *o.aws_delivered))
+    lines.append("faults delivered (only those a call or request received; scheduled ones never reached")
+    lines.append(
+        "are not counted): " + (", ".join(f"{k} {n}" for k, n in sorted(delivered.items())) or "none")
+    )
+    lines.append("")
     invariants = Counter(v.invariant for v in report.violations)
     lines.append(
         "violations by invariant: " + (", ".join(f"{k} {n}" for k, n in invariants.items()) or "none")

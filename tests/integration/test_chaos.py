@@ -55,15 +55,10 @@ def test_a_small_chaos_run_holds_every_invariant(part: int) -> None:
     report = chaos.run(scenarios, progress=None)
     assert report.violations == [], chaos.summary_table(report)
     assert len(report.observations) == len(scenarios)
-    # The faults really happened: a held reply timed the client out
-    held = [
-        o
-        for o in report.observations
-        if any(
-            f.hold_s > chaos.CLIENT_TIMEOUT_S and f.method in chaos.STEP_FAILING for f in o.scenario.faults
-        )
-    ]
-    assert all(o.client_timeouts >= 1 for o in held)
+    # The faults really happened: a held reply a call received timed the client out, and AWS faults
+    # were delivered (an execution that never made the call a fault waited for has none: seed-proof)
+    assert all(o.client_timeouts >= 1 for o in report.observations if o.held_past_timeout)
+    assert any(o.aws_delivered for o in report.observations)
 
 
 def scenario(expected: str = "not_joined", **changes: object) -> chaos.Scenario:
@@ -81,6 +76,8 @@ def escalated(s: chaos.Scenario, **changes: object) -> Observation:
         notifications=1,
         notification_causes=[s.expected],
         bus_events=1,
+        event_types=["AgentDispatchEscalated"],
+        page_event_ids=["e-1"],
         max_agents=1,
         max_live_dispatches=1,
     )
@@ -98,20 +95,25 @@ def test_the_checker_passes_a_clean_escalation_and_a_clean_verification() -> Non
     assert invariants(escalated(s)) == []
     v = scenario("verified")
     ok = escalated(
-        v, status="SUCCEEDED", error=None, cause=None, notifications=0, notification_causes=[], bus_events=0,
-        ledger=[{"request_id": v.name, "status": "verified", "cause": None}],
+        v, status="SUCCEEDED", error=None, cause=None, notifications=0, notification_causes=[], bus_events=1,
+        ledger=[{"request_id": v.name, "status": "verified", "cause": None}], page_event_ids=[],
+        event_types=["AgentDispatchVerified"],
     )  # fmt: skip
     assert invariants(ok) == []
+    # a page SNS repeated because its reply was lost (a delivered applied fault), with one event id
+    assert invariants(escalated(s, notifications=2, lost_pages=1, page_event_ids=["e-1", "e-1"])) == []
 
 
 def test_the_checker_catches_planted_violations() -> None:
     s = scenario()
     assert invariants(escalated(s, cause="auth")) == ["cause"]
     assert invariants(escalated(s, status="SUCCEEDED", error=None)) == ["outcome"]
-    assert invariants(escalated(s, notifications=2, notification_causes=[s.expected] * 2)) == [
-        "one notification"
-    ]
-    assert invariants(escalated(s, bus_events=0)) == ["one notification"]
+    assert invariants(escalated(s, notifications=2, notification_causes=[s.expected] * 2)) == ["one page"]
+    lost = escalated(s, notifications=2, lost_pages=1, page_event_ids=["e-1", "e-2"])
+    assert invariants(lost) == ["one page"]
+    assert invariants(escalated(s, event_types=[])) == ["one outcome event"]
+    assert invariants(escalated(s, event_types=["AgentDispatchEscalated"] * 2)) == ["one outcome event"]
+    assert invariants(escalated(s, refusals=["429 bad: no Retry-After"])) == ["no request lost"]
     two = [{"status": "escalated", "cause": s.expected}] * 2
     assert invariants(escalated(s, ledger=two)) == ["one ledger record"]
     assert invariants(escalated(s, ledger=[{"status": "running", "cause": None}])) == ["ledger status"]
@@ -120,13 +122,15 @@ def test_the_checker_catches_planted_violations() -> None:
     assert invariants(escalated(s, max_live_dispatches=2)) == ["never two live dispatches"]
     assert invariants(escalated(s, status="DID_NOT_END")) == ["ends"]
     held = dataclasses.replace(s, faults=(FaultSpec("CreateDispatch", None, 1, hold_s=chaos.HOLD_S),))
-    assert invariants(escalated(held, client_timeouts=0)) == ["fault delivered"]
+    # a held reply a call received, yet no step timed out; one scheduled but never received is no fault
+    assert invariants(escalated(held, held_past_timeout=1, client_timeouts=0)) == ["fault delivered"]
+    assert invariants(escalated(held, held_past_timeout=0, client_timeouts=0)) == []
     # a verification that notified anyway
     v = scenario("verified")
     noisy = escalated(
         v, status="SUCCEEDED", error=None, cause=None, ledger=[{"status": "verified", "cause": None}]
     )
-    assert invariants(noisy) == ["one notification", "one notification"]
+    assert invariants(noisy) == ["one outcome event", "one page"]
 
 
 def test_the_secret_checker_finds_a_secret_or_a_jwt_and_names_the_execution() -> None:
