@@ -198,16 +198,18 @@ def test_run_with_a_call_dials_once_verified_and_exits_0_or_2_by_how_the_call_we
         )
         answered, busy = answering.result(), busy_line.result()
 
-    # Then the answered call exits 0 verified_and_dialled, the busy one 2 with dial_failed and the 486
+    # Then the answered call exits 0 verified with its sip block answered, the busy one 2 with
+    # dial_failed and the 486 (in the outcome's sip block and in the evidence)
     assert answered.returncode == 0, answered.stderr
     outcome = json.loads(answered.stdout.strip().splitlines()[-1])
-    assert outcome["status"] == "verified_and_dialled"
-    assert outcome["sip"]["participant_identity"] == "callee"
+    assert outcome["status"] == "verified"
+    assert (outcome["sip"]["participant_identity"], outcome["sip"]["answered"]) == ("callee", True)
+    assert "VERIFIED, CALL CONNECTED" in answered.stderr
     assert "callee dialled into the room" in answered.stderr
     assert busy.returncode == 2, busy.stderr
     failed = json.loads(busy.stdout.strip().splitlines()[-1])
     assert failed["cause"] == "dial_failed"
-    assert failed["escalation"]["sip"]["sip_status_code"] == 486
+    assert failed["sip"]["sip_status_code"] == failed["evidence"]["sip"]["sip_status_code"] == 486
     assert "CALL NOT CONNECTED: busy" in busy.stderr
     assert "+15550100486" not in busy.stdout + busy.stderr
 
@@ -251,14 +253,14 @@ def test_run_help_shows_the_workflow_models_defaults(
     # The help shows the defaults the workflow applies to options left unset
     defaults = Options()
     shown = help_of("run", capsys)
-    assert f"seconds to wait per dispatch ({defaults.join_timeout_s})" in shown
-    assert f"seconds between checks ({defaults.poll_interval_s})" in shown
-    assert f"dispatches before escalating ({defaults.max_attempts})" in shown
+    assert f"seconds to wait per dispatch (unset: the workflow's {defaults.join_timeout_s})" in shown
+    assert f"seconds between looks at the room (unset: {defaults.poll_interval_s})" in shown
+    assert f"dispatches before escalating (unset: {defaults.max_attempts})" in shown
     ringing = SipRequest.model_fields["ringing_timeout_s"].default
-    assert f"seconds the call rings ({ringing}, max {MAX_RINGING_TIMEOUT_S})" in shown
+    assert f"seconds the call rings (unset: {ringing}; at most {MAX_RINGING_TIMEOUT_S})" in shown
     # And it follows the models: a changed default changes the help and the time `run` waits
     monkeypatch.setattr(Options.model_fields["join_timeout_s"], "default", 77)
-    assert "seconds to wait per dispatch (77)" in help_of("run", capsys)
+    assert "seconds to wait per dispatch (unset: the workflow's 77)" in help_of("run", capsys)
     assert execution_budget_s() == (77 + defaults.webhook_backstop_s) * defaults.max_attempts + 60
     assert execution_budget_s({"join_timeout_s": 5, "max_attempts": 1}) == (
         5 + defaults.webhook_backstop_s + 60
