@@ -11,7 +11,7 @@ SAM_STAMP := $(SAM_VENV)/.installed-stamp
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
 
-.PHONY: demo test lint fmt clean openapi bench bench-wait bench-startup chaos
+.PHONY: demo test lint fmt clean openapi events bench bench-wait bench-startup chaos
 .PHONY: validate build checkov test-py313
 
 $(STAMP): pyproject.toml
@@ -118,3 +118,8 @@ fmt: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+
+# docs/events: a JSON Schema and a sample per outcome event detail-type, from the outcome model (a test
+# fails when they are stale).
+events: $(STAMP)
+	PYTHONPATH=functions $(BIN)/python -m dispatch_verify.events_doc docs/events

@@ -7,11 +7,24 @@ between the clients and moto (local_engine/aws_faults.py) and counted only when 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
+
+import jsonschema_rs
 
 from livekit_sim import LiveKitSimulator
 from local_engine import ExecutionResult, LocalEngine
 from tests.integration.conftest import escalation_of, request
+
+
+EVENT_DOCS = Path(__file__).resolve().parents[2] / "docs" / "events"
+
+
+def conforms(event: dict[str, Any]) -> None:
+    """The event is what docs/events/<detail-type>.schema.json promises integrators."""
+    schema = json.loads((EVENT_DOCS / f"{event['detail-type']}.schema.json").read_text())
+    jsonschema_rs.validate(schema, event)
 
 
 def entered(result: ExecutionResult, state: str) -> int:
@@ -47,6 +60,7 @@ def test_a_verified_agent_is_announced_once_with_the_outcome_get_shows(
     assert result.status == "SUCCEEDED", result.cause
     (event,) = events_of(engine, "announce-verified")
     assert (event["source"], event["detail-type"]) == ("dispatch-verify", "AgentDispatchVerified")
+    conforms(event)
     detail = dict(event["detail"])
     assert detail.pop("event_id")
     assert detail.pop("evidence") is None
@@ -74,6 +88,7 @@ def test_an_escalation_is_paged_and_announced_once_each_with_one_event_id(
     assert page["subject"] == "Agent not verified: absent-agent in room-absent (never_assigned)"
     assert page["message"] == bundle
     assert event["detail-type"] == "AgentDispatchEscalated"
+    conforms(event)
     assert page["attributes"]["event_id"] == event["detail"]["event_id"] == bundle["event_id"]
     assert event["detail"]["evidence"] == bundle
 
@@ -115,9 +130,7 @@ def test_a_failed_entry_answered_with_http_200_is_retried_until_the_event_is_put
     assert len(events_of(engine, "failed-entry")) == 1
 
 
-def test_sns_throttling_is_retried_by_the_page_alone(
-    sim: LiveKitSimulator, engine: LocalEngine
-) -> None:
+def test_sns_throttling_is_retried_by_the_page_alone(sim: LiveKitSimulator, engine: LocalEngine) -> None:
     # Given an agent no worker serves, and SNS throttling this request's first page
     sim.set_agent("absent-agent", "none")
     engine.aws_faults.inject("sns.Publish", "Throttled", 1, match="esc-sns")
