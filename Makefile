@@ -119,6 +119,16 @@ fmt: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
 
+# Mutation testing of the decision code (logic/, the models' validators and bounds, the LiveKit error
+# mapping): each mutant against the specs that execute its line, in a copy of HEAD (tools/mutate.py;
+# equivalent mutants in tools/mutation-equivalents.txt). Long, so not in `make test` or CI; the README
+# reports the last run. MUTATE_ARGS="--sample 60 --seed 1" for a quick look, "--worktree" for
+# uncommitted work.
+.PHONY: mutate
+MUTATE_ARGS ?=
+mutate: $(STAMP) $(SAM_STAMP)
+	$(BIN)/python tools/mutate.py $(MUTATE_ARGS)
+
 # docs/events: a JSON Schema and a sample per outcome event detail-type, from the outcome model (a test
 # fails when they are stale).
 events: $(STAMP)

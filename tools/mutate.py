@@ -1,0 +1,710 @@
+"""Mutation testing of the decision code: does a spec fail when a decision is changed?
+
+    python tools/mutate.py                      # every mutant (make mutate)
+    python tools/mutate.py --sample 60 --seed 1 # a seeded sample, for a quick look
+    python tools/mutate.py --list               # the mutants, without running them
+
+One change at a time, made on the syntax tree of a copy of the tree (never on the working tree):
+comparison swaps (``<`` to ``<=``, ``==`` to ``!=``, ``in`` to ``not in``...), ``True``/``False``
+swapped, integer constants +1 and -1, ``return x`` to ``return None``, conditions negated (and
+``not`` dropped), ``min``/``max`` and ``any``/``all`` swapped, one element dropped from a constant
+set, tuple, list or dict, ``or``/``and`` swapped. The files: functions/dispatch_verify/logic/,
+models.py (validators, bounds, defaults), the LiveKit error mapping in adapters/livekit.py
+(``livekit_error``, ``dial_error``, ``network_error`` and the code sets they read) and what
+ports/livekit.py says a job's status and a participant's attributes mean. Logging calls
+are not mutated: what they say is not a decision.
+
+Each mutant runs against the specs that executed the changed lines in a traced run of the suite
+(tools/mutate_trace.py, per spec, so "coverage contexts"): fastest first, stopping at the first
+failure. Lines that run only at import (a class body's ``Field`` bounds and defaults, module
+constants) belong to no spec: they run against every spec that executed any line of their file.
+The specs that only compare docs/openapi.json with the code are left out (``DOCUMENT_SPECS``):
+regenerating the document would silence them. A mutant is killed when a spec fails, the suite
+cannot be collected, or the run exceeds its time limit; it survives when every spec passes.
+Equivalent mutants (no spec could tell them apart from the code) are listed with a reason in
+tools/mutation-equivalents.txt and left out of the score.
+
+Why not a maintained tool: mutmut 3 skips functions with more than one decorator (every pydantic
+validator here) and class-level ``Field`` bounds; cosmic-ray 8 has no min/max, any/all or
+element-dropping operators and runs one test command for every mutant, not the specs that execute
+the line; mutatest and mutpy are unmaintained (2022, 2019).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import concurrent.futures
+import copy
+import hashlib
+import io
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EQUIVALENTS = ROOT / "tools" / "mutation-equivalents.txt"
+CACHE = ROOT / ".cache" / "mutate"
+
+LOGIC = "functions/dispatch_verify/logic"
+MODELS = "functions/dispatch_verify/models.py"
+LIVEKIT = "functions/dispatch_verify/adapters/livekit.py"
+PORT = "functions/dispatch_verify/ports/livekit.py"
+# adapters/livekit.py: only the error mapping (the rest is I/O, exercised against the simulator);
+# ports/livekit.py: only what a job's and a participant's values mean (Job.ended, agent_names).
+REGIONS: dict[str, tuple[str, ...] | None] = {
+    LIVEKIT: ("livekit_error", "dial_error", "network_error", "_AUTH_CODES", "_INVALID_CODES"),
+    PORT: ("Job", "Participant", "AGENT_NAME_ATTRIBUTES"),
+}
+SPEC_PATHS = ("tests/unit", "tests/integration", "tests/statemachine")
+# Specs that compare docs/openapi.json with the code: they fail for any change of a bound, and
+# `make openapi` silences them, so they do not count as killing a mutant.
+DOCUMENT_SPECS = (
+    "tests/unit/test_openapi.py::test_the_committed_openapi_document_is_what_the_code_generates",
+    "tests/integration/test_api_schema.py",  # requests generated from docs/openapi.json
+    "tests/statemachine/test_api_template.py::test_the_template_documents_every_path_of_the_openapi_document",
+)
+LOG_NAMES = ("logger", "log", "logging")
+
+_COMPARE_SWAPS: dict[type[ast.cmpop], type[ast.cmpop]] = {
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+}
+_CALL_SWAPS = {"min": "max", "max": "min", "any": "all", "all": "any"}
+_OP_TEXT = {
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.In: "in",
+    ast.NotIn: "not in",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    path: str  # relative to the repository
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    operator: str  # e.g. "< -> <=", "+1", "drop 'JOINED'", "return None"
+    replacement: str  # source for the span (line, col)..(end_line, end_col)
+
+    @property
+    def id(self) -> str:
+        return f"{self.path}:{self.line}:{self.col} {self.operator}"
+
+    def apply(self, source: bytes) -> bytes:
+        starts = [0]
+        for chunk in source.splitlines(keepends=True):
+            starts.append(starts[-1] + len(chunk))
+        begin = starts[self.line - 1] + self.col  # ast offsets are UTF-8 bytes
+        end = starts[self.end_line - 1] + self.end_col
+        return source[:begin] + self.replacement.encode() + source[end:]
+
+
+# -- the mutants ---------------------------------------------------------------------------------
+
+
+def target_files(root: Path) -> list[str]:
+    logic = sorted(str(p.relative_to(root)) for p in (root / LOGIC).glob("*.py") if p.name != "__init__.py")
+    return [*logic, MODELS, LIVEKIT, PORT]
+
+
+def mutants_of(path: str, source: str) -> list[Mutant]:
+    tree = ast.parse(source)
+    region = REGIONS.get(path)
+    found: list[Mutant] = []
+    roots: list[ast.AST] = [tree] if region is None else [n for n in tree.body if _defines(n) & set(region)]
+    for node in roots:
+        _Finder(path, found).visit(node)
+    unique = {m.id: m for m in found}  # one mutant per span and operator
+    return sorted(unique.values(), key=lambda m: (m.line, m.col, m.operator))
+
+
+def _defines(node: ast.stmt) -> set[str]:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {node.name}
+    if isinstance(node, ast.Assign):
+        return {t.id for t in node.targets if isinstance(t, ast.Name)}
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return {node.target.id}
+    return set()
+
+
+class _Finder(ast.NodeVisitor):
+    """Collects the mutants of a tree; annotations, docstrings, ``Literal[...]``, f-strings and
+    logging calls are passed over."""
+
+    def __init__(self, path: str, found: list[Mutant]) -> None:
+        self.path, self.found = path, found
+
+    def _add(self, node: ast.AST, operator: str, new: ast.AST | str, *, statement: bool = False) -> None:
+        text = new if isinstance(new, str) else ast.unparse(new)
+        self.found.append(
+            Mutant(
+                self.path,
+                node.lineno,  # type: ignore[attr-defined]
+                node.col_offset,  # type: ignore[attr-defined]
+                node.end_lineno,  # type: ignore[attr-defined]
+                node.end_col_offset,  # type: ignore[attr-defined]
+                operator,
+                text if statement else f"({text})",
+            )
+        )
+
+    # -- what is passed over ---------------------------------------------------------------------
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        for decorator in node.decorator_list:
+            self.visit(decorator)
+        self._visit_arguments(node.args)
+        self._visit_body(node.body)
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def _visit_arguments(self, args: ast.arguments) -> None:
+        for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
+            self.visit(default)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for decorator in node.decorator_list:
+            self.visit(decorator)
+        for keyword in node.keywords:
+            self.visit(keyword)
+        self._visit_body(node.body)
+
+    def _visit_body(self, body: list[ast.stmt]) -> None:
+        start = 1 if body and _is_docstring(body[0]) else 0
+        for statement in body[start:]:
+            self.visit(statement)
+
+    def visit_Module(self, node: ast.Module) -> None:
+        self._visit_body(node.body)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self.visit(node.value)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        return
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
+        return
+
+    def visit_Expr(self, node: ast.Expr) -> None:
+        if not _is_docstring(node):
+            self.visit(node.value)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        if isinstance(node.value, ast.Name) and node.value.id == "Literal":
+            return
+        self.generic_visit(node)
+
+    # -- the operators ---------------------------------------------------------------------------
+    def visit_Compare(self, node: ast.Compare) -> None:
+        for index, op in enumerate(node.ops):
+            swap = _COMPARE_SWAPS.get(type(op))
+            if swap is None:
+                continue
+            new = copy.deepcopy(node)
+            new.ops[index] = swap()
+            self._add(node, f"{_OP_TEXT[type(op)]} -> {_OP_TEXT[swap]}", new)
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        value = node.value
+        if isinstance(value, bool):
+            self._add(node, f"{value} -> {not value}", repr(not value))
+        elif isinstance(value, int):
+            self._add(node, "+1", repr(value + 1))
+            self._add(node, "-1", repr(value - 1))
+
+    def visit_Return(self, node: ast.Return) -> None:
+        if node.value is not None and not (isinstance(node.value, ast.Constant) and node.value.value is None):
+            self._add(node, "return None", "return None", statement=True)
+        self.generic_visit(node)
+
+    def _negate(self, test: ast.expr) -> None:
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            return  # visit_UnaryOp drops the not
+        self._add(test, "negated", ast.UnaryOp(op=ast.Not(), operand=test))
+
+    def visit_If(self, node: ast.If) -> None:
+        self._negate(node.test)
+        self.generic_visit(node)
+
+    def visit_While(self, node: ast.While) -> None:
+        self._negate(node.test)
+        self.generic_visit(node)
+
+    def visit_IfExp(self, node: ast.IfExp) -> None:
+        self._negate(node.test)
+        self.generic_visit(node)
+
+    def visit_comprehension(self, node: ast.comprehension) -> None:
+        for condition in node.ifs:
+            self._negate(condition)
+        self.generic_visit(node)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> None:
+        if isinstance(node.op, ast.Not):
+            self._add(node, "not dropped", node.operand)
+        self.generic_visit(node)
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> None:
+        swapped = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+        label = "and -> or" if isinstance(node.op, ast.And) else "or -> and"
+        self._add(node, label, ast.BoolOp(op=swapped, values=node.values))
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and func.value.id in LOG_NAMES
+        ):
+            return
+        if isinstance(func, ast.Name) and func.id == "field_validator":
+            self._drop_each_argument(node)
+        if isinstance(func, ast.Name) and func.id in _CALL_SWAPS:
+            new = copy.deepcopy(node)
+            new.func = ast.Name(id=_CALL_SWAPS[func.id], ctx=ast.Load())
+            self._add(node, f"{func.id} -> {_CALL_SWAPS[func.id]}", new)
+        self.generic_visit(node)
+
+    def _drop_each(self, node: ast.Set | ast.Tuple | ast.List) -> None:
+        if len(node.elts) < 2 or not all(isinstance(e, ast.Constant) for e in node.elts):
+            return
+        for index, element in enumerate(node.elts):
+            new = copy.deepcopy(node)
+            del new.elts[index]
+            self._add(node, f"drop {ast.unparse(element)}", new)
+
+    def _drop_each_argument(self, node: ast.Call) -> None:
+        """A validator's field names: one dropped switches its check off for that field."""
+        if len(node.args) < 2 or not all(isinstance(a, ast.Constant) for a in node.args):
+            return
+        for index, argument in enumerate(node.args):
+            new = copy.deepcopy(node)
+            del new.args[index]
+            self._add(node, f"drop {ast.unparse(argument)}", new)
+
+    def visit_Set(self, node: ast.Set) -> None:
+        self._drop_each(node)
+        self.generic_visit(node)
+
+    def visit_Tuple(self, node: ast.Tuple) -> None:
+        self._drop_each(node)
+        self.generic_visit(node)
+
+    def visit_List(self, node: ast.List) -> None:
+        self._drop_each(node)
+        self.generic_visit(node)
+
+    def visit_Dict(self, node: ast.Dict) -> None:
+        keys = node.keys
+        if len(keys) >= 2 and all(isinstance(k, ast.Constant) for k in keys):
+            for index, key in enumerate(keys):
+                new = copy.deepcopy(node)
+                del new.keys[index], new.values[index]
+                self._add(node, f"drop {ast.unparse(key)}:", new)  # type: ignore[arg-type]
+        self.generic_visit(node)
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
+
+
+# -- equivalents ----------------------------------------------------------------------------------
+
+
+def read_equivalents(path: Path = EQUIVALENTS) -> dict[str, str]:
+    """``{mutant id: reason}``: one a line, ``<id>  # <reason>``; blank lines and ``#`` lines skipped."""
+    found: dict[str, str] = {}
+    if not path.exists():
+        return found
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        mutant, sep, reason = line.partition("  # ")
+        if not sep or not reason.strip():
+            raise SystemExit(f"{path}:{number}: an equivalent needs a reason: '<id>  # <reason>'")
+        found[mutant.strip()] = reason.strip()
+    return found
+
+
+# -- the copy of the tree --------------------------------------------------------------------------
+
+
+def snapshot(dest: Path, *, worktree: bool) -> str:
+    """Lay the tree into ``dest``: the commit HEAD, or (``worktree``) the working files, tracked and
+    untracked but not ignored. Returns what was copied, for the report."""
+    head = _git("rev-parse", "--short", "HEAD")
+    if worktree:
+        files = _git("ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
+        for name in filter(None, files):
+            source = ROOT / name
+            if source.is_file():
+                target = dest / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+        dirty = " with uncommitted changes" if _git("status", "--porcelain") else ""
+        described = f"the working tree at {head}{dirty}"
+    else:
+        archive = subprocess.run(
+            ["git", "archive", "HEAD"],  # noqa: S607 - git from PATH, as make runs it
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(dest, filter="data")
+        described = f"commit {head}"
+    translated = ROOT / ".cache" / "sam-translate"  # SAM's translations, keyed by content: reused
+    if translated.is_dir():
+        shutil.copytree(translated, dest / ".cache" / "sam-translate", dirs_exist_ok=True)
+    return described
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(  # noqa: S603 - git on our own repository
+        ["git", *args],  # noqa: S607 - git from PATH, as make runs it
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def tree_digest(copy_root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(copy_root.rglob("*")):
+        if path.is_file() and ".cache" not in path.parts:
+            digest.update(str(path.relative_to(copy_root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _environment(copy_root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant of the same size and second must not reuse a .pyc
+    env["PYTHONPATH"] = os.pathsep.join([str(copy_root / "tools"), env.get("PYTHONPATH", "")]).rstrip(
+        os.pathsep
+    )
+    sam = ROOT / ".venv-sam" / "bin" / "python"
+    if sam.exists():
+        env.setdefault("DISPATCH_VERIFY_SAM_PYTHON", str(sam))
+    return env
+
+
+# -- the traced run -------------------------------------------------------------------------------
+
+
+@dataclass
+class Trace:
+    """Per spec: the target lines it executed, its duration, and whether it passed unmutated."""
+
+    lines: dict[str, dict[str, set[int]]] = field(default_factory=dict)  # spec -> path -> lines
+    duration: dict[str, float] = field(default_factory=dict)
+    failing: set[str] = field(default_factory=set)
+
+    def specs_for(self, mutant: Mutant) -> tuple[list[str], bool]:
+        """The passing specs that executed the mutant's lines, fastest first; else (lines run only
+        at import) those that executed any line of its file. The flag says which."""
+        span = set(range(mutant.line, mutant.end_line + 1))
+        found = [s for s, by_path in self.lines.items() if span & by_path.get(mutant.path, set())]
+        by_line = True
+        if not found:
+            found = [s for s, by_path in self.lines.items() if by_path.get(mutant.path)]
+            by_line = False
+        passing = [s for s in found if s not in self.failing]
+        return sorted(passing, key=lambda s: (self.duration.get(s, 0.0), s)), by_line
+
+
+def traced_run(copy_root: Path, files: list[str], jobs: int) -> Trace:
+    out = copy_root / ".cache" / "mutate-trace"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    env = _environment(copy_root)
+    env["MUTATE_TRACE_FILES"] = os.pathsep.join(str(copy_root / f) for f in files)
+    env["MUTATE_TRACE_OUT"] = str(out)
+    command = [sys.executable, "-m", "pytest", "-p", "mutate_trace", "-q", "-p", "no:cacheprovider"]
+    command += ["-n", str(jobs)] if jobs > 1 else []
+    command += [*_exclusions(), *SPEC_PATHS]
+    started = time.monotonic()
+    completed = subprocess.run(  # noqa: S603 - pytest on the copy, our own arguments
+        command, cwd=copy_root, env=env, capture_output=True, text=True, check=False
+    )
+    tail = completed.stdout.strip().splitlines()[-1:] or ["(no output)"]
+    print(f"traced run: {tail[0]} ({time.monotonic() - started:.0f} s)", flush=True)
+    trace = Trace()
+    for part in out.glob("trace-*.json"):
+        for spec, entry in json.loads(part.read_text()).items():
+            by_path: dict[str, set[int]] = {}
+            for path, lines in entry.get("lines", {}).items():
+                by_path[str(Path(path).relative_to(copy_root))] = set(lines)
+            trace.lines[spec] = by_path
+            trace.duration[spec] = entry.get("duration", 0.0)
+            if not entry.get("passed", True):
+                trace.failing.add(spec)
+    if not trace.lines:
+        raise SystemExit(
+            f"the traced run recorded nothing:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+        )
+    return trace
+
+
+def _exclusions() -> list[str]:
+    args: list[str] = []
+    for spec in DOCUMENT_SPECS:
+        args += ["--deselect", spec] if "::" in spec else ["--ignore", spec]
+    return args
+
+
+def _save(trace: Trace, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "lines": {s: {p: sorted(ls) for p, ls in by.items()} for s, by in trace.lines.items()},
+        "duration": trace.duration,
+        "failing": sorted(trace.failing),
+    }
+    path.write_text(json.dumps(document))
+
+
+def _load(path: Path) -> Trace:
+    document = json.loads(path.read_text())
+    return Trace(
+        lines={s: {p: set(ls) for p, ls in by.items()} for s, by in document["lines"].items()},
+        duration=document["duration"],
+        failing=set(document["failing"]),
+    )
+
+
+# -- running the mutants ---------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    mutant: Mutant
+    status: str  # killed, survived, timeout, no_specs, error
+    specs: int
+    seconds: float
+    by_line: bool
+    killer: str = ""
+
+
+def run_mutant(copy_root: Path, mutant: Mutant, specs: list[str], by_line: bool, trace: Trace) -> Result:
+    if not specs:
+        return Result(mutant, "no_specs", 0, 0.0, by_line)
+    target = copy_root / mutant.path
+    original = target.read_bytes()
+    args = copy_root.parent / f"{copy_root.name}-specs.txt"  # pytest reads @file: one spec a line
+    args.write_text("\n".join(specs) + "\n")
+    limit = 60 + 3 * sum(trace.duration.get(s, 1.0) for s in specs)
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header"]
+    command += ["-o", "addopts=", "-p", "no:xdist", f"@{args}"]
+    started = time.monotonic()
+    try:
+        target.write_bytes(mutant.apply(original))
+        try:
+            completed = subprocess.run(  # noqa: S603 - pytest on the copy, our own arguments
+                command,
+                cwd=copy_root,
+                env=_environment(copy_root),
+                capture_output=True,
+                text=True,
+                timeout=limit,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return Result(mutant, "timeout", len(specs), time.monotonic() - started, by_line)
+    finally:
+        target.write_bytes(original)
+        args.unlink(missing_ok=True)
+    seconds = time.monotonic() - started
+    if completed.returncode == 0:
+        return Result(mutant, "survived", len(specs), seconds, by_line)
+    if completed.returncode in (1, 2):  # a spec failed, or the mutant broke collection (an import)
+        killer = next(
+            (line for line in completed.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))), ""
+        )
+        return Result(mutant, "killed", len(specs), seconds, by_line, killer)
+    detail = f"exit {completed.returncode}: {(completed.stdout + completed.stderr).strip()[-400:]}"
+    return Result(mutant, "error", len(specs), seconds, by_line, detail)
+
+
+def _check_applies(root: Path, mutants: list[Mutant]) -> None:
+    """Every mutant must still parse: a replacement that breaks the syntax is a bug of this tool."""
+    sources = {m.path: (root / m.path).read_bytes() for m in mutants}
+    for mutant in mutants:
+        try:
+            ast.parse(mutant.apply(sources[mutant.path]))
+        except SyntaxError as exc:
+            raise SystemExit(f"{mutant.id}: the mutant does not parse ({exc})") from None
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+def report(
+    results: list[Result], equivalents: dict[str, str], described: str, seconds: float, sampled: str
+) -> int:
+    per_file: dict[str, list[Result]] = defaultdict(list)
+    for result in results:
+        per_file[result.mutant.path].append(result)
+    print(f"\nmutation testing of {described}{sampled}: {len(results)} mutants in {seconds / 60:.1f} min\n")
+    header = f"{'file':<52} {'mutants':>7} {'equiv':>5} {'killed':>6} {'surv':>5} {'score':>7}"
+    print(header)
+    print("-" * len(header))
+    total_killed = total_scored = total_equivalent = 0
+    for path in sorted(per_file):
+        rows = per_file[path]
+        equivalent = [r for r in rows if r.mutant.id in equivalents]
+        scored = [r for r in rows if r.mutant.id not in equivalents]
+        killed = sum(r.status in ("killed", "timeout") for r in scored)
+        survived = len(scored) - killed
+        total_killed, total_scored = total_killed + killed, total_scored + len(scored)
+        total_equivalent += len(equivalent)
+        score = f"{100 * killed / len(scored):.1f}%" if scored else "-"
+        print(f"{path:<52} {len(rows):>7} {len(equivalent):>5} {killed:>6} {survived:>5} {score:>7}")
+    print("-" * len(header))
+    total_score = 100 * total_killed / total_scored if total_scored else 100.0
+    print(
+        f"{'total':<52} {len(results):>7} {total_equivalent:>5} {total_killed:>6} "
+        f"{total_scored - total_killed:>5} {total_score:>6.1f}%"
+    )
+    survivors = [
+        r for r in results if r.status not in ("killed", "timeout") and r.mutant.id not in equivalents
+    ]
+    if survivors:
+        print(f"\nsurvivors ({len(survivors)}):")
+        for r in survivors:
+            how = "" if r.by_line else ", run at import: specs of the file"
+            note = f" [{r.status}]" if r.status != "survived" else ""
+            print(f"  {r.mutant.id}{note}  ({r.specs} specs{how})")
+    seen_ids = {r.mutant.id for r in results}
+    matched = [m for m in equivalents if m in seen_ids]
+    print(f"\nequivalent mutants excluded: {len(matched)} (tools/mutation-equivalents.txt)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--sample", type=int, help="run N mutants drawn at random (seeded)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2, help="mutants run at once (default 2)")
+    parser.add_argument("--worktree", action="store_true", help="mutate the working files, not HEAD")
+    parser.add_argument("--files", nargs="*", help="only these files (paths as in the report)")
+    parser.add_argument("--list", action="store_true", help="print the mutants and stop")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--trace", type=Path, help="reuse this traced run (a file in .cache/mutate/)")
+    options = parser.parse_args(argv)
+
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="mutate-"))
+    try:
+        copies = [workdir / f"tree-{i}" for i in range(max(1, options.jobs))]
+        described = snapshot(copies[0], worktree=options.worktree)
+        files = target_files(copies[0])
+        if options.files:
+            files = [f for f in files if f in options.files]
+        mutants = [m for f in files for m in mutants_of(f, (copies[0] / f).read_text())]
+        _check_applies(copies[0], mutants)
+        equivalents = read_equivalents()
+        stale = sorted(set(equivalents) - {m.id for m in mutants}) if not options.files else []
+        sampled = ""
+        if options.sample and options.sample < len(mutants):
+            sampled = f" (a sample of {options.sample} of {len(mutants)} mutants, seed {options.seed})"
+            mutants = sorted(random.Random(options.seed).sample(mutants, options.sample), key=lambda m: m.id)
+        if options.list:
+            for mutant in mutants:
+                mark = "  [equivalent]" if mutant.id in equivalents else ""
+                print(f"{mutant.id}: {mutant.replacement}{mark}")
+            print(f"{len(mutants)} mutants")
+            return 0
+        for extra in copies[1:]:
+            shutil.copytree(copies[0], extra)
+        digest = tree_digest(copies[0])
+        cached = options.trace or CACHE / f"trace-{digest}.json"
+        if cached.exists():
+            trace = _load(cached)
+            print(f"traced run: reused {cached}", flush=True)
+        else:
+            trace = traced_run(copies[0], target_files(copies[0]), options.jobs)
+            _save(trace, cached)
+        if trace.failing:
+            print(f"specs failing unmutated, left out: {len(trace.failing)}", flush=True)
+        to_run = [m for m in mutants if m.id not in equivalents]
+        results = [Result(m, "equivalent", 0, 0.0, True) for m in mutants if m.id in equivalents]
+        free = list(copies)
+        done = 0
+
+        def one(mutant: Mutant) -> Result:
+            tree = free.pop()
+            try:
+                specs, by_line = trace.specs_for(mutant)
+                return run_mutant(tree, mutant, specs, by_line, trace)
+            finally:
+                free.append(tree)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(copies)) as pool:
+            for result in pool.map(one, to_run):
+                done += 1
+                results.append(result)
+                if result.status != "killed":
+                    detail = f"\n    {result.killer}" if result.status == "error" else ""
+                    print(f"[{done}/{len(to_run)}] {result.status}: {result.mutant.id}{detail}", flush=True)
+                elif done % 25 == 0:
+                    print(f"[{done}/{len(to_run)}] ...", flush=True)
+        if options.json:
+            options.json.write_text(
+                json.dumps(
+                    [
+                        {
+                            "id": r.mutant.id,
+                            "status": r.status,
+                            "specs": r.specs,
+                            "seconds": round(r.seconds, 2),
+                        }
+                        for r in results
+                    ],
+                    indent=1,
+                )
+            )
+        for entry in stale:
+            print(f"tools/mutation-equivalents.txt: no such mutant (the code moved?): {entry}")
+        return report(results, equivalents, described, time.monotonic() - started, sampled)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
