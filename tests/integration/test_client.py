@@ -13,6 +13,7 @@ from dispatch_verify.client import ApiError, DispatchClient, WaitTimeout
 
 from livekit_sim import LiveKitSimulator
 from local_engine import LocalApi, LocalApiServer, LocalEngine
+from tests.integration.test_announcements import conforms
 
 OPTIONS = {"poll_interval_s": 1, "join_timeout_s": 30, "max_attempts": 2}
 
@@ -99,6 +100,8 @@ def test_while_the_agent_sleeps_the_phase_says_so_then_a_cancel_stops_it_and_del
     (event,) = cancel_events(engine, request_id)
     assert event["source"] == "dispatch-verify"
     assert event["detail"]["status"] == "cancelled"
+    assert event["detail"]["event_id"]  # the same shape as every outcome event (docs/events)
+    conforms(event)
     assert event["detail"]["attempts"] == first.attempts >= 1
     assert client.get(request_id) == first
 
