@@ -171,3 +171,56 @@ def test_a_call_that_could_not_be_placed_names_the_trunk_and_livekit_s_message()
     error = ErrorDetail(cause="dial_failed", code="not_found", message="trunk not found", status=404)
     sentence = explain(a_bundle("dial_failed", sip=sip, last_error=error))
     assert "trunk 'ST_gone'" in sentence and sentence.endswith(": trunk not found.")
+
+
+def test_an_error_of_300_characters_is_quoted_whole_and_one_longer_is_cut_to_300() -> None:
+    # Given LiveKit's text of exactly 300 characters, and of 301
+    whole = explain(a_bundle("internal", last_error=ErrorDetail(cause="internal", message="w" * 300)))
+    cut = explain(a_bundle("internal", last_error=ErrorDetail(cause="internal", message="c" * 301)))
+
+    # Then the first is quoted as it is; the second is cut to 299 characters and an ellipsis
+    assert "(LiveKit: " + "w" * 300 + ")" in whole
+    assert "(LiveKit: " + "c" * 299 + "…)" in cut
+
+
+def test_of_two_failed_jobs_the_one_that_failed_last_is_quoted() -> None:
+    # Given a job seen pending, another that failed, and then the first failing too
+    jobs = [
+        job("AJ_1", "JS_PENDING"),
+        job("AJ_2", "JS_FAILED", "first failure"),
+        job("AJ_1", "JS_FAILED", "last failure"),
+    ]
+
+    # Then the last failure seen is the one quoted
+    assert explain(a_bundle("job_failed", job_states=jobs)).endswith(": last failure.")
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "expected"),
+    [
+        (None, "busy", "SIP 486, busy."),  # LiveKit gave no reason phrase
+        ("Not Found", "other", "SIP 486 Not Found."),  # no reason of ours to add
+        ("Temporarily Unavailable", None, "SIP 486 Temporarily Unavailable."),
+    ],
+)
+def test_a_failed_call_s_sentence_leaves_out_what_livekit_or_the_reason_did_not_give(
+    status: str | None, reason: str | None, expected: str
+) -> None:
+    sip = SipDetail.model_validate(
+        {
+            "trunk_id": "ST_1",
+            "call_to": "********0123",
+            "participant_identity": "callee",
+            "sip_status_code": 486,
+            "sip_status": status,
+            "reason": reason,
+        }
+    )
+    assert explain(a_bundle("dial_failed", sip=sip)).endswith(f"did not connect: {expected}")
+
+
+def test_a_call_that_could_not_be_placed_without_livekit_s_text_says_only_that() -> None:
+    sip = SipDetail(trunk_id="ST_gone", call_to="********0123", participant_identity="callee")
+    assert explain(a_bundle("dial_failed", sip=sip)) == (
+        "The agent was verified but the call over trunk 'ST_gone' could not be placed."
+    )
