@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from dispatch_verify.adapters.aws.waits import WaitTokens
 from dispatch_verify.errors import LiveKitTransientError
 from dispatch_verify.logic.await_agent import await_agent
+from dispatch_verify.logic.check import check_participants
 from dispatch_verify.logic.dispatch import dispatch_agent
 from dispatch_verify.models import WorkflowState
 from moto import mock_aws
@@ -127,10 +128,13 @@ def test_a_wait_whose_token_cannot_be_recorded_fails_so_the_state_machine_polls(
 def test_the_token_outlives_the_wait_the_state_computed(
     livekit: FakeLiveKit, tokens: WaitTokens, now: FakeTime
 ) -> None:
-    # Given a dispatch expecting webhooks: its wait is the 30 s backstop, not the 3 s poll interval
+    # Given a dispatch expecting webhooks, looked at once: its next wait is the 30 s backstop, not the
+    # 3 s poll interval
     from dispatch_verify.adapters.aws.waits import TOKEN_TTL_MARGIN_S
 
     state = dispatch_agent(a_state(poll_interval_s=3), livekit, webhooks=True)
+    now.advance(state.wait_s or 0)
+    state = check_participants(state, livekit, webhooks=True)
     assert state.wait_s == 30
 
     # When the wait is set up

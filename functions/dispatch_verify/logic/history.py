@@ -26,13 +26,18 @@ EVENTS_PER_WAIT = 13
 
 
 def waits_per_attempt(options: Options, webhooks: bool | None) -> int:
-    """Waits in one attempt that never sees its agent: the join timeout in intervals, rounded up.
-    ``webhooks`` None (the stack's mode unknown here) takes the shorter interval: never an undercount."""
+    """Waits in one attempt that never sees its agent: the join timeout in intervals, rounded up. The
+    first wait after a dispatch lasts at most the poll interval (wait_time.py), the rest the interval.
+    ``webhooks`` None (the stack's mode unknown here) takes the shorter interval throughout: never an
+    undercount (join/p >= 1 + (join - p)/b when p <= b)."""
     if webhooks is None:
         interval = min(options.poll_interval_s, options.webhook_backstop_s)
     else:
         interval = options.webhook_backstop_s if webhooks else options.poll_interval_s
-    return math.ceil(options.join_timeout_s / interval)
+    first = min(interval, options.poll_interval_s)
+    if first >= options.join_timeout_s:
+        return 1
+    return 1 + math.ceil((options.join_timeout_s - first) / interval)
 
 
 def worst_case_events(options: Options, webhooks: bool | None) -> int:
