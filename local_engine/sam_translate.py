@@ -99,6 +99,40 @@ def parameter_values(
     return values
 
 
+def check_rules(template: dict[str, Any], values: dict[str, str]) -> None:
+    """The template's ``Rules``, as CloudFormation checks them before creating anything: each rule whose
+    ``RuleCondition`` holds must have every ``Assert`` hold, else the stack is refused with the
+    assertion's description. The rule functions evaluated: Fn::Equals, Fn::Not, Fn::And, Fn::Or,
+    Fn::Contains and Ref (a parameter); any other is refused rather than guessed."""
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and len(node) == 1:
+            ((fn, arg),) = node.items()
+            if fn == "Ref":
+                return values[arg]
+            if fn == "Fn::Equals":
+                return str(value(arg[0])) == str(value(arg[1]))
+            if fn == "Fn::Not":
+                return not value(arg[0])
+            if fn == "Fn::And":
+                return all(value(a) for a in arg)
+            if fn == "Fn::Or":
+                return any(value(a) for a in arg)
+            if fn == "Fn::Contains":
+                return str(value(arg[1])) in [str(value(a)) for a in value(arg[0])]
+            raise TemplateRefused(f"Rules: the local engine does not evaluate {fn}")
+        if isinstance(node, list):
+            return [value(item) for item in node]
+        return node
+
+    for name, rule in (template.get("Rules") or {}).items():
+        if "RuleCondition" in rule and not value(rule["RuleCondition"]):
+            continue
+        for assertion in rule.get("Assertions") or []:
+            if not value(assertion["Assert"]):
+                raise TemplateRefused(assertion.get("AssertDescription") or f"Rule {name} failed")
+
+
 _DEFERRED_SUB = "Fn::Sub (deferred past LanguageExtensions)"
 
 
@@ -159,6 +193,7 @@ def translate(
     template = yaml_parse(template_path.read_text())
     artifacts = package(template, template_path.parent)
     values = parameter_values(template, given, fill)
+    check_rules(template, values)
     pseudo = {
         "AWS::Region": region,
         "AWS::AccountId": account_id,

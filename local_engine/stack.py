@@ -576,6 +576,72 @@ def _rest_api(session: Any, stack: Stack, lid: str, props: dict[str, Any]) -> No
     stack.attributes[(lid, "RootResourceId")] = f"{api_id}-root"
 
 
+def _connection(session: Any, stack: Stack, lid: str, props: dict[str, Any]) -> None:
+    name = props.get("Name") or physical_name(stack, lid)
+    created = session.client("events").create_connection(
+        Name=name, AuthorizationType=props["AuthorizationType"], AuthParameters=props["AuthParameters"]
+    )
+    stack.refs[lid] = name
+    stack.attributes[(lid, "Arn")] = created["ConnectionArn"]
+
+
+def _api_destination(session: Any, stack: Stack, lid: str, props: dict[str, Any]) -> None:
+    name = props.get("Name") or physical_name(stack, lid)
+    keys = ("ConnectionArn", "InvocationEndpoint", "HttpMethod", "InvocationRateLimitPerSecond")
+    args = {key: props[key] for key in keys if key in props}
+    if "InvocationRateLimitPerSecond" in args:
+        args["InvocationRateLimitPerSecond"] = int(args["InvocationRateLimitPerSecond"])
+    created = session.client("events").create_api_destination(Name=name, **args)
+    stack.refs[lid] = name
+    stack.attributes[(lid, "Arn")] = created["ApiDestinationArn"]
+
+
+def _rule(session: Any, stack: Stack, lid: str, props: dict[str, Any]) -> None:
+    events = session.client("events")
+    name = props.get("Name") or physical_name(stack, lid)
+    bus = props.get("EventBusName", "default")
+    created = events.put_rule(
+        Name=name, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]),
+        State=props.get("State", "ENABLED"), Description=props.get("Description", ""),
+    )  # fmt: skip
+    targets = [
+        {key: value for key, value in target.items() if key in _RULE_TARGET_KEYS}
+        for target in props.get("Targets") or []
+    ]
+    for target in targets:
+        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+            if key in target.get("RetryPolicy", {}):
+                target["RetryPolicy"][key] = int(target["RetryPolicy"][key])
+    if targets:
+        events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+    stack.refs[lid] = name
+    stack.attributes[(lid, "Arn")] = created["RuleArn"]
+
+
+_RULE_TARGET_KEYS = {"Id", "Arn", "RoleArn", "Input", "RetryPolicy", "DeadLetterConfig"}
+
+
+def _queue(session: Any, stack: Stack, lid: str, props: dict[str, Any]) -> None:
+    name = props.get("QueueName") or physical_name(stack, lid, 80)
+    attributes = {
+        key: str(props[key])
+        for key in ("MessageRetentionPeriod", "KmsMasterKeyId", "VisibilityTimeout")
+        if key in props
+    }
+    sqs = session.client("sqs")
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    stack.refs[lid] = url
+    stack.attributes.update({(lid, "Arn"): arn, (lid, "QueueName"): name, (lid, "QueueUrl"): url})
+
+
+def _queue_policy(session: Any, stack: Stack, lid: str, props: dict[str, Any]) -> None:
+    sqs = session.client("sqs")
+    for url in props["Queues"]:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
+    stack.refs[lid] = lid
+
+
 _CREATORS: dict[str, Callable[[Any, Stack, str, dict[str, Any]], None]] = {
     "AWS::IAM::Role": _role,
     "AWS::Lambda::Function": _function,
@@ -588,6 +654,11 @@ _CREATORS: dict[str, Callable[[Any, Stack, str, dict[str, Any]], None]] = {
     "AWS::Scheduler::Schedule": _schedule,
     "AWS::CloudWatch::Alarm": _alarm,
     "AWS::ApiGateway::RestApi": _rest_api,
+    "AWS::Events::Connection": _connection,
+    "AWS::Events::ApiDestination": _api_destination,
+    "AWS::Events::Rule": _rule,
+    "AWS::SQS::Queue": _queue,
+    "AWS::SQS::QueuePolicy": _queue_policy,
 }
 
 

@@ -86,3 +86,28 @@ def test_a_fault_is_recorded_only_when_a_request_received_it() -> None:
         faults.inject("sns.Publish", "Throttling", 1)
     with pytest.raises(ValueError, match="PutEvents"):
         faults.inject("sns.Publish", "FailedEntry", 1)
+
+
+@pytest.fixture
+def livekit_webhooks() -> str:
+    return "Enabled"  # the join webhook resumes the wait (SendTaskSuccess), the backstop otherwise
+
+
+def test_a_throttled_send_task_success_in_the_webhook_path_leaves_the_wait_to_its_backstop(
+    sim: LiveKitSimulator, engine: LocalEngine
+) -> None:
+    # Given LiveKit's webhooks wired to the stack, an agent waking after 5 s, and Step Functions
+    # throttling every SendTaskSuccess that would resume this request's wait
+    sim.set_webhook(LocalApi(engine).deliver_webhook)
+    sim.set_agent("sleepy-agent", "wake:5")
+    engine.aws_faults.inject("sfn.SendTaskSuccess", "ThrottlingException", 50, match="room-callback")
+
+    # When a dispatch is verified
+    result = engine.run(request("room-callback", "sleepy-agent"), name="callback-throttled")
+
+    # Then the throttles were delivered, the wait ended at its timeout, and the agent was verified once
+    assert result.status == "SUCCEEDED", result.cause
+    assert engine.aws_faults.delivered("room-callback")
+    assert result.output is not None and result.output["attempts"] == 1
+    item = ledger_item(engine, "callback-throttled")
+    assert item is not None and item["status"]["S"] == "verified"

@@ -257,9 +257,11 @@ def test_after_record_outcome_only_a_heartbeat_closes_its_room_then_the_outcome_
 ) -> None:
     # Given the kinds of request and the state after "Record outcome" (also reached when it failed)
     assert set(get_args(DispatchRequest.model_fields["kind"].annotation)) == {"request", "heartbeat"}
-    record = states["Record outcome"]
-    assert record["Next"] == "Outcome?"
-    assert [catcher["Next"] for catcher in record["Catch"]] == ["Outcome?"]
+    record, announce = states["Record outcome"], states["Announce outcome"]
+    assert record["Next"] == "Announce outcome"  # a recorded outcome is announced first
+    assert [catcher["Next"] for catcher in record["Catch"]] == ["Outcome?"]  # nothing to announce
+    assert announce["Next"] == "Outcome?"
+    assert [(c["ErrorEquals"], c["Next"]) for c in announce["Catch"]] == [(["States.ALL"], "Outcome?")]
 
     # When "Outcome?" routes (first match wins)
     choice = states["Outcome?"]

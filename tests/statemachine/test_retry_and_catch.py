@@ -143,13 +143,40 @@ def test_a_failed_escalation_is_still_recorded(lambda_tasks: Tasks) -> None:
     # When its retriers and catchers are read
     own_retry = [rule for rule in escalate["Retry"] if not set(rule["ErrorEquals"]) & LAMBDA_SERVICE_ERRORS]
 
-    # Then it retries its own failures briefly, and any failure still reaches "Record outcome"
-    assert all(rule["MaxAttempts"] <= 3 and worst_case_backoff_s(rule) <= 30 for rule in own_retry)
+    # Then it makes no outward effect to repeat (only Lambda's own errors are retried), and any
+    # failure still reaches "Record outcome"
+    assert own_retry == []
     assert [(c["ErrorEquals"], c["Next"]) for c in escalate["Catch"]] == [(["States.ALL"], "Record outcome")]
     # beside the error that led here, never over it: the recorded cause stays the one found
     assert escalate["Catch"][0]["ResultPath"] == "$.escalation_error"
     assert "escalation_error" in WorkflowState.model_fields
-    assert escalate["Next"] == "Record outcome"
+    assert escalate["Next"] == "Page on-call"
+
+
+def test_each_outward_effect_is_a_service_integration_retried_on_its_own(
+    states: dict[str, dict[str, Any]],
+) -> None:
+    # Given the two states that publish: the page (SNS) and the announcement (EventBridge)
+    page, announce = states["Page on-call"], states["Announce outcome"]
+
+    # Then each is its service's optimized integration, keeps the state ($ untouched), retries only
+    # its own service's transient errors (a bounded 4 times), and a failure for good goes on, recorded
+    assert page["Resource"] == "arn:aws:states:::sns:publish"
+    assert announce["Resource"] == "arn:aws:states:::events:putEvents"
+    for state, service, error in (
+        (page, "SNS.", "$.page_error"),
+        (announce, "EventBridge.", "$.announce_error"),
+    ):
+        assert state["ResultPath"] is None
+        (retry,) = state["Retry"]
+        assert all(e.startswith(service) or e == "States.Timeout" for e in retry["ErrorEquals"])
+        assert retry["MaxAttempts"] == 4 and worst_case_backoff_s(retry) <= 60
+        assert [(c["ErrorEquals"], c["ResultPath"]) for c in state["Catch"]] == [(["States.ALL"], error)]
+    assert "EventBridge.FailedEntry" in announce["Retry"][0]["ErrorEquals"]  # PutEvents' HTTP 200 failure
+    # the page goes to the outcome's record, the announcement to the end, whatever happened
+    assert page["Next"] == page["Catch"][0]["Next"] == "Record outcome"
+    assert announce["Next"] == announce["Catch"][0]["Next"] == "Outcome?"
+    assert {"page_error", "announce_error", "page", "announcement"} <= set(WorkflowState.model_fields)
 
 
 def test_a_failed_record_ends_in_a_fail_state_of_its_own(

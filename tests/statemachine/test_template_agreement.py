@@ -71,8 +71,14 @@ def test_the_definition_hard_codes_no_arn(lambda_tasks: dict[str, dict[str, Any]
     # When the ARNs in it are listed
     arns = re.findall(r'"(arn:[^"]*)"', asl_text)
 
-    # Then the only literal ARN is the Lambda service integration; functions come from ${Var}s
-    assert set(arns) == {"arn:aws:states:::lambda:invoke", "arn:aws:states:::lambda:invoke.waitForTaskToken"}
+    # Then the only literal ARNs are the service integrations (Lambda; SNS for the page, EventBridge
+    # for the announcement); functions, the topic and the bus come from ${Var}s
+    assert set(arns) == {
+        "arn:aws:states:::lambda:invoke",
+        "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "arn:aws:states:::sns:publish",
+        "arn:aws:states:::events:putEvents",
+    }
     assert all(FUNCTION_ARN.match(task["Parameters"]["FunctionName"]) for task in lambda_tasks.values())
 
 
@@ -185,9 +191,10 @@ def test_only_the_functions_that_talk_to_livekit_may_read_its_secret(template: d
     }
 
 
-def test_only_escalate_may_publish_escalations(template: dict[str, Any]) -> None:
-    # Given the functions' policies
+def test_only_the_state_machine_pages_and_only_it_and_the_api_announce(template: dict[str, Any]) -> None:
+    # Given the functions' policies and the state machine's
     policies = {logical_id: props.get("Policies", []) for logical_id, props in functions_of(template).items()}
+    machine = template["Resources"]["DispatchVerifyStateMachine"]["Properties"]["Policies"]
 
     # When the publishing policies are looked up
     publishers = {
@@ -198,30 +205,37 @@ def test_only_escalate_may_publish_escalations(template: dict[str, Any]) -> None
         and set(policy) & {"SNSPublishMessagePolicy", "EventBridgePutEventsPolicy"}
     }
 
-    # Then only Escalate publishes, to this template's topic and bus
-    assert publishers == {"EscalateFunction"}
+    # Then no function pages (the state machine's "Page on-call" does), only the API announces (a
+    # cancel), and the state machine publishes to this template's topic and bus
+    assert publishers == {"DispatchApiFunction"}
+    bus = {"EventBridgePutEventsPolicy": {"EventBusName": {"Ref": "EscalationBus"}}}
+    assert bus in policies["DispatchApiFunction"]
     topic = {"TopicName": {"Fn::GetAtt": ["EscalationTopic", "TopicName"]}}
-    assert {"SNSPublishMessagePolicy": topic} in policies["EscalateFunction"]
-    assert {"EventBridgePutEventsPolicy": {"EventBusName": {"Ref": "EscalationBus"}}} in policies[
-        "EscalateFunction"
-    ]
+    assert {"SNSPublishMessagePolicy": topic} in machine
+    assert bus in machine
 
 
-def test_escalations_are_encrypted_with_the_stacks_rotating_key_which_escalate_may_use(
+def test_escalations_are_encrypted_with_the_stacks_rotating_key_which_the_pager_may_use(
     template: dict[str, Any],
 ) -> None:
-    # Given the topic, the key and the Escalate function
+    # Given the topic, the key and the state machine (its "Page on-call" publishes)
     resources = template["Resources"]
     topic, key = resources["EscalationTopic"]["Properties"], resources["DispatchVerifyKey"]
-    escalate = functions_of(template)["EscalateFunction"]
+    machine = resources["DispatchVerifyStateMachine"]["Properties"]
 
-    # When the key's policy and Escalate's statements are read
+    # When the key's policy and the state machine's KMS statements are read
     policy = {statement["Sid"]: statement for statement in key["Properties"]["KeyPolicy"]["Statement"]}
-    kms = [s for p in escalate["Policies"] if "Statement" in p for s in p["Statement"]]
+    kms = [
+        s
+        for p in machine["Policies"]
+        if "Statement" in p
+        for s in p["Statement"]
+        if any(str(a).startswith("kms:") for a in s["Action"])
+    ]
 
     # Then the topic is encrypted with a customer managed key that rotates, which the account
     # administers, which CloudWatch alarms, EventBridge and SNS may use to publish, and with which
-    # Escalate (the one publisher) may generate data keys and decrypt
+    # the state machine (the one publisher) may generate data keys and decrypt
     assert key["Type"] == "AWS::KMS::Key"
     assert topic["KmsMasterKeyId"] == {"Ref": "DispatchVerifyKey"}
     assert key["Properties"]["EnableKeyRotation"] is True
@@ -288,4 +302,5 @@ def test_the_stack_outputs_what_a_caller_and_an_operator_need(template: dict[str
         "DispatchVerifyStateMachineArn": {"Ref": "DispatchVerifyStateMachine"},
         "EscalationTopicArn": {"Ref": "EscalationTopic"},
         "EscalationBusName": {"Ref": "EscalationBus"},
+        "OutcomeDeliveryDeadLetterQueueUrl": {"Ref": "OutcomeDeliveryDeadLetters"},
     }

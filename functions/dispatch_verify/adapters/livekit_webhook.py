@@ -101,6 +101,7 @@ def on_event(event: api.WebhookEvent, tokens: WaitTokens, resume: Resume, seen: 
     output = {
         "by": "webhook",
         "event_id": event.id,
+        "room": room,
         "agent_identity": participant.identity,
         "at": clock.iso_utc(clock.now()),
     }

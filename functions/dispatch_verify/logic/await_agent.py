@@ -39,6 +39,11 @@ def await_agent(
         return "awaiting"
     if agent is None:
         return "awaiting"
-    output = {"by": "look", "agent_identity": agent.identity, "at": clock.iso_utc(clock.now())}
+    output = {
+        "by": "look",
+        "room": request.room,
+        "agent_identity": agent.identity,
+        "at": clock.iso_utc(clock.now()),
+    }
     resume(task_token, output)
     return "already_joined"
