@@ -130,9 +130,9 @@ def create_dispatch(body: DispatchCreate) -> Response[dict[str, Any]]:
     except StartRefused as refused:
         # Nothing was started and no ledger item is left: the caller may send the same request again.
         status = HTTPStatus.TOO_MANY_REQUESTS if refused.throttled else HTTPStatus.SERVICE_UNAVAILABLE
-        answer = _error(status, f"Step Functions refused to start the execution for now ({refused.code})")
-        answer.headers["Retry-After"] = str(refused.retry_after_s)
-        return answer
+        refusal = _error(status, f"Step Functions refused to start the execution for now ({refused.code})")
+        refusal.headers["Retry-After"] = str(refused.retry_after_s)
+        return refusal
     except OverHistoryBudget as exc:
         problems = [
             FieldProblem(field=f"options.{name}", type="history_budget", message=str(exc))
