@@ -74,7 +74,7 @@ def test_agent_that_never_wakes_uses_every_attempt_then_escalates_not_joined(
     assert len(notifications) == 1 and len(events) == 1
     assert notifications[0]["message"]["cause"] == "not_joined"
     assert events[0]["detail-type"] == "AgentDispatchEscalated"
-    assert events[0]["detail"]["dispatches"] == bundle["dispatches"]
+    assert [d["dispatch_id"] for d in events[0]["detail"]["dispatches"]] == dispatch_ids
     assert sim.max_live_dispatches("room-ghost", "ghost-agent") == 1
 
 
