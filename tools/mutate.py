@@ -67,6 +67,8 @@ REGIONS: dict[str, tuple[str, ...] | None] = {
     PORT: ("Job", "Participant", "AGENT_NAME_ATTRIBUTES"),
 }
 SPEC_PATHS = ("tests/unit", "tests/integration", "tests/statemachine")
+UNIT_SPECS = "tests/unit/"  # the specs a line run only at import is tried against
+BUDGET_S = 90.0  # a mutant's specs, fastest first, up to this much of their traced time
 # Specs that compare docs/openapi.json with the code: they fail for any change of a bound, and
 # `make openapi` silences them, so they do not count as killing a mutant.
 DOCUMENT_SPECS = (
@@ -106,10 +108,10 @@ def read_equivalents(path: Path = EQUIVALENTS) -> dict[str, str]:
 # -- the copy of the tree --------------------------------------------------------------------------
 
 
-def snapshot(dest: Path, *, worktree: bool) -> str:
-    """Lay the tree into ``dest``: the commit HEAD, or (``worktree``) the working files, tracked and
+def snapshot(dest: Path, *, worktree: bool, commit: str = "HEAD") -> str:
+    """Lay the tree into ``dest``: ``commit``, or (``worktree``) the working files, tracked and
     untracked but not ignored. Returns what was copied, for the report."""
-    head = _git("rev-parse", "--short", "HEAD")
+    head = _git("rev-parse", "--short", commit)
     if worktree:
         files = _git("ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
         for name in filter(None, files):
@@ -121,8 +123,8 @@ def snapshot(dest: Path, *, worktree: bool) -> str:
         dirty = " with uncommitted changes" if _git("status", "--porcelain") else ""
         described = f"the working tree at {head}{dirty}"
     else:
-        archive = subprocess.run(
-            ["git", "archive", "HEAD"],  # noqa: S607 - git from PATH, as make runs it
+        archive = subprocess.run(  # noqa: S603 - git on our own repository
+            ["git", "archive", head],  # noqa: S607 - git from PATH, as make runs it
             cwd=ROOT,
             capture_output=True,
             check=True,
@@ -178,17 +180,31 @@ class Trace:
     duration: dict[str, float] = field(default_factory=dict)
     failing: set[str] = field(default_factory=set)
 
-    def specs_for(self, mutant: Mutant) -> tuple[list[str], bool]:
-        """The passing specs that executed the mutant's lines, fastest first; else (lines run only
-        at import) those that executed any line of its file. The flag says which."""
+    def specs_for(self, mutant: Mutant, budget_s: float) -> tuple[list[str], bool, bool]:
+        """The passing specs that executed the mutant's lines, fastest first; else (lines run only at
+        import: a class body's bounds and defaults) the unit specs that executed any line of its file.
+        Cut where their traced time passes ``budget_s``. Also says whether they were found by line and
+        whether the list was cut."""
         span = set(range(mutant.line, mutant.end_line + 1))
         found = [s for s, by_path in self.lines.items() if span & by_path.get(mutant.path, set())]
-        by_line = True
+        by_line = bool(found)
         if not found:
-            found = [s for s, by_path in self.lines.items() if by_path.get(mutant.path)]
-            by_line = False
-        passing = [s for s in found if s not in self.failing]
-        return sorted(passing, key=lambda s: (self.duration.get(s, 0.0), s)), by_line
+            found = [
+                s
+                for s, by_path in self.lines.items()
+                if s.startswith(UNIT_SPECS) and by_path.get(mutant.path)
+            ]
+        ordered = sorted(
+            (s for s in found if s not in self.failing), key=lambda s: (self.duration.get(s, 0.0), s)
+        )
+        kept: list[str] = []
+        spent = 0.0
+        for spec in ordered:
+            spent += self.duration.get(spec, 0.0)
+            if kept and spent > budget_s:
+                return kept, by_line, True
+            kept.append(spec)
+        return kept, by_line, False
 
 
 def traced_run(copy_root: Path, files: list[str], jobs: int) -> Trace:
@@ -261,6 +277,7 @@ class Result:
     seconds: float
     by_line: bool
     killer: str = ""
+    cut: bool = False  # its specs were cut at the budget
 
 
 def run_mutant(copy_root: Path, mutant: Mutant, specs: list[str], by_line: bool, trace: Trace) -> Result:
@@ -294,7 +311,9 @@ def run_mutant(copy_root: Path, mutant: Mutant, specs: list[str], by_line: bool,
     seconds = time.monotonic() - started
     if completed.returncode == 0:
         return Result(mutant, "survived", len(specs), seconds, by_line)
-    if completed.returncode in (1, 2):  # a spec failed, or the mutant broke collection (an import)
+    output = completed.stdout + completed.stderr
+    broken_import = completed.returncode == 4 and "found no collectors" in output  # its module failed
+    if completed.returncode in (1, 2) or broken_import:  # a spec failed, or the mutant broke an import
         killer = next(
             (line for line in completed.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))), ""
         )
@@ -349,9 +368,16 @@ def report(
     if survivors:
         print(f"\nsurvivors ({len(survivors)}):")
         for r in survivors:
-            how = "" if r.by_line else ", run at import: specs of the file"
+            how = "" if r.by_line else ", run at import: unit specs of the file"
+            how += ", cut at the budget" if r.cut else ""
             note = f" [{r.status}]" if r.status != "survived" else ""
             print(f"  {r.mutant.id}{note}  ({r.specs} specs{how})")
+    cut = [r for r in results if r.cut]
+    cut_killed = sum(r.status in ("killed", "timeout") for r in cut)
+    print(f"\nmutants whose specs were cut at the budget: {len(cut)} ({cut_killed} killed all the same)")
+    print(
+        f"mutants of lines run only at import (unit specs of the file): {sum(not r.by_line for r in results)}"
+    )
     seen_ids = {r.mutant.id for r in results}
     matched = [m for m in equivalents if m in seen_ids]
     print(f"\nequivalent mutants excluded: {len(matched)} (tools/mutation-equivalents.txt)")
@@ -363,7 +389,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, help="run N mutants drawn at random (seeded)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2, help="mutants run at once (default 2)")
-    parser.add_argument("--worktree", action="store_true", help="mutate the working files, not HEAD")
+    parser.add_argument("--worktree", action="store_true", help="mutate the working files, not a commit")
+    parser.add_argument("--commit", default="HEAD", help="the commit to mutate (default HEAD)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=BUDGET_S,
+        help=f"seconds of specs a mutant runs against ({BUDGET_S:g})",
+    )
     parser.add_argument("--files", nargs="*", help="only these files (paths as in the report)")
     parser.add_argument("--list", action="store_true", help="print the mutants and stop")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -374,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="mutate-"))
     try:
         copies = [workdir / f"tree-{i}" for i in range(max(1, options.jobs))]
-        described = snapshot(copies[0], worktree=options.worktree)
+        described = snapshot(copies[0], worktree=options.worktree, commit=options.commit)
         files = target_files(copies[0])
         if options.files:
             files = [f for f in files if f in options.files]
@@ -412,8 +445,10 @@ def main(argv: list[str] | None = None) -> int:
         def one(mutant: Mutant) -> Result:
             tree = free.pop()
             try:
-                specs, by_line = trace.specs_for(mutant)
-                return run_mutant(tree, mutant, specs, by_line, trace)
+                specs, by_line, cut = trace.specs_for(mutant, options.budget)
+                result = run_mutant(tree, mutant, specs, by_line, trace)
+                result.cut = cut
+                return result
             finally:
                 free.append(tree)
 
