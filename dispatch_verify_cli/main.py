@@ -432,7 +432,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     try:
         while not stop.wait(0.2):
             if not args.quiet:
-                calls = sim.calls()
+                calls = list(sim.calls)
                 for method, code, status in calls[shown:]:
                     print(f"{time.strftime('%H:%M:%S')} {method} → {code} ({status})", flush=True)
                 shown = len(calls)
