@@ -11,6 +11,7 @@ import pytest
 from dispatch_verify.api_models import DispatchView
 from dispatch_verify.client import ApiError, DispatchClient, WaitTimeout
 
+from dispatch_verify_cli import main
 from livekit_sim import LiveKitSimulator
 from local_engine import LocalApi, LocalApiServer, LocalEngine
 from tests.integration.test_announcements import conforms
@@ -217,3 +218,25 @@ def test_a_request_id_step_functions_would_refuse_is_refused_before_any_call(cli
         # Then the client refuses it itself
         with pytest.raises(ValueError, match="request_id"):
             client.get(bad)
+
+
+def test_the_cli_cancels_and_lists_through_the_api(
+    client: DispatchClient, sim: LiveKitSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a request whose agent never comes, behind the local API
+    sim.set_agent("ghost-agent", "never")
+    accepted = client.start("client-room-cli", "ghost-agent", options=OPTIONS)
+    until(lambda: client.get(accepted.request_id), lambda v: v.phase == "waiting_for_agent")
+
+    # When `dispatch-verify cancel` and `list` are run against it, and cancel with a bad id
+    cancelled = main(["cancel", accepted.request_id, "--api-url", client.base_url])
+    cancel_out = capsys.readouterr().out
+    listed = main(["list", "--room", "client-room-cli", "--api-url", client.base_url])
+    list_out = capsys.readouterr().out
+    refused = main(["cancel", "a b", "--api-url", client.base_url])
+
+    # Then the cancel printed the cancelled request, the list names it cancelled, the bad id is a usage
+    # error
+    assert cancelled == 0 and DispatchView.model_validate_json(cancel_out).status == "cancelled"
+    assert listed == 0 and accepted.request_id in list_out and "cancelled" in list_out
+    assert refused == 1
