@@ -103,7 +103,9 @@ def test_the_api_routes_are_the_documented_operations(template: dict[str, Any]) 
         "DispatchApiFunction": {"/dispatches", "/dispatches/{request_id}"},
         "LiveKitWebhookFunction": {"/livekit/webhook"},
     }
-    assert {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in by_function["DispatchApiFunction"]} == {
+    assert {
+        (e["Properties"]["Method"], e["Properties"]["Path"]) for e in by_function["DispatchApiFunction"]
+    } == {
         ("POST", "/dispatches"),
         ("GET", "/dispatches"),
         ("GET", "/dispatches/{request_id}"),
