@@ -280,46 +280,75 @@ class Result:
     cut: bool = False  # its specs were cut at the budget
 
 
-def run_mutant(copy_root: Path, mutant: Mutant, specs: list[str], by_line: bool, trace: Trace) -> Result:
+class ForkServer:
+    """tools/mutate_server.py running in one copy of the tree: pytest's start-up paid once."""
+
+    def __init__(self, copy_root: Path) -> None:
+        self.root = copy_root
+        self.process = subprocess.Popen(  # noqa: S603 - our own server, in the copy
+            [sys.executable, str(Path(__file__).with_name("mutate_server.py"))],
+            cwd=copy_root,
+            env=_environment(copy_root),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def pytest(self, args: list[str], timeout: float) -> tuple[int, bool, str]:
+        """Exit status, whether it timed out, and its output."""
+        out = self.root.parent / f"{self.root.name}-out.txt"
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps({"args": args, "out": str(out), "timeout": timeout}) + "\n")
+        self.process.stdin.flush()
+        answer = json.loads(self.process.stdout.readline())
+        return answer["rc"], answer["timed_out"], out.read_text(errors="replace")
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def run_mutant(server: ForkServer, mutant: Mutant, specs: list[str], by_line: bool, trace: Trace) -> Result:
     if not specs:
         return Result(mutant, "no_specs", 0, 0.0, by_line)
+    copy_root = server.root
     target = copy_root / mutant.path
     original = target.read_bytes()
     args = copy_root.parent / f"{copy_root.name}-specs.txt"  # pytest reads @file: one spec a line
     args.write_text("\n".join(specs) + "\n")
     limit = 60 + 3 * sum(trace.duration.get(s, 1.0) for s in specs)
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header"]
-    command += ["-o", "addopts=", "-p", "no:xdist", f"@{args}"]
+    command = [
+        "-x",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--no-header",
+        "-o",
+        "addopts=",
+        "-p",
+        "no:xdist",
+        f"@{args}",
+    ]
     started = time.monotonic()
     try:
         target.write_bytes(mutant.apply(original))
-        try:
-            completed = subprocess.run(  # noqa: S603 - pytest on the copy, our own arguments
-                command,
-                cwd=copy_root,
-                env=_environment(copy_root),
-                capture_output=True,
-                text=True,
-                timeout=limit,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return Result(mutant, "timeout", len(specs), time.monotonic() - started, by_line)
+        returncode, timed_out, output = server.pytest(command, limit)
     finally:
         target.write_bytes(original)
         args.unlink(missing_ok=True)
     seconds = time.monotonic() - started
-    if completed.returncode == 0:
+    if timed_out:
+        return Result(mutant, "timeout", len(specs), seconds, by_line)
+    if returncode == 0:
         return Result(mutant, "survived", len(specs), seconds, by_line)
-    output = completed.stdout + completed.stderr
-    broken_import = completed.returncode == 4 and "found no collectors" in output  # its module failed
-    if completed.returncode in (1, 2) or broken_import:  # a spec failed, or the mutant broke an import
-        killer = next(
-            (line for line in completed.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))), ""
-        )
+    broken_import = returncode == 4 and "found no collectors" in output  # its module failed to import
+    if returncode in (1, 2) or broken_import:  # a spec failed, or the mutant broke an import
+        killer = next((line for line in output.splitlines() if line.startswith(("FAILED", "ERROR"))), "")
         return Result(mutant, "killed", len(specs), seconds, by_line, killer)
-    detail = f"exit {completed.returncode}: {(completed.stdout + completed.stderr).strip()[-400:]}"
-    return Result(mutant, "error", len(specs), seconds, by_line, detail)
+    return Result(
+        mutant, "error", len(specs), seconds, by_line, f"exit {returncode}: {output.strip()[-400:]}"
+    )
 
 
 def _check_applies(root: Path, mutants: list[Mutant]) -> None:
@@ -439,18 +468,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"specs failing unmutated, left out: {len(trace.failing)}", flush=True)
         to_run = [m for m in mutants if m.id not in equivalents]
         results = [Result(m, "equivalent", 0, 0.0, True) for m in mutants if m.id in equivalents]
-        free = list(copies)
+        servers = [ForkServer(tree) for tree in copies]
+        free = list(servers)
         done = 0
 
         def one(mutant: Mutant) -> Result:
-            tree = free.pop()
+            server = free.pop()
             try:
                 specs, by_line, cut = trace.specs_for(mutant, options.budget)
-                result = run_mutant(tree, mutant, specs, by_line, trace)
+                result = run_mutant(server, mutant, specs, by_line, trace)
                 result.cut = cut
                 return result
             finally:
-                free.append(tree)
+                free.append(server)
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(copies)) as pool:
             for result in pool.map(one, to_run):
@@ -461,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"[{done}/{len(to_run)}] {result.status}: {result.mutant.id}{detail}", flush=True)
                 elif done % 25 == 0:
                     print(f"[{done}/{len(to_run)}] ...", flush=True)
+        for server in servers:
+            server.close()
         if options.json:
             options.json.write_text(
                 json.dumps(
