@@ -20,7 +20,7 @@ HISTORY_QUOTA = 25_000  # events per Standard execution (AWS Step Functions quot
 # What is left between the budget and the quota covers what the model leaves out: the engine's retries
 # of transient errors (a few events each), a dial, a late webhook.
 HISTORY_BUDGET = 20_000
-FIXED_EVENTS = 23
+FIXED_EVENTS = 33  # with "Page on-call" and "Announce outcome" (5 events each)
 EVENTS_PER_ATTEMPT = 7
 EVENTS_PER_WAIT = 13
 
