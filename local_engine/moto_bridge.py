@@ -673,18 +673,7 @@ class MotoBridge:
         access control names Lambda's action ``lambda:Invoke``, not IAM's ``lambda:InvokeFunction``, so
         the state machine role's permission is checked in ``_invoke`` instead."""
         del state_credentials
-        key = (region, service)
-        with self._clients_lock:
-            client = self._clients.get(key)
-            if client is None:
-                template = boto_client_for(region, service)
-                client = self._clients[key] = boto3.client(
-                    service,
-                    region_name=region,
-                    config=template.meta.config,
-                    endpoint_url=template.meta.endpoint_url,
-                )
-            return client
+        return self._client(region, service, None)
 
     def _integration_client(self, region: str, service: str, state_credentials: Any = None) -> Any:
         """moto's ``boto_client_for`` for the SNS and EventBridge service integrations: signed as the
@@ -692,8 +681,12 @@ class MotoBridge:
         IAM checks the role's policies; no retries (Step Functions' own client does not retry: a
         state's ``Retry`` does). Cached per service."""
         del state_credentials
-        keys = self._integration_credentials
-        key = (region, f"integration:{service}")
+        return self._client(region, service, self._integration_credentials)
+
+    def _client(self, region: str, service: str, keys: ReadOnlyCredentials | None) -> Any:
+        """A client as moto's ``boto_client_for`` configures it (no retries), cached per service and
+        signer: ``keys``, or the environment's credentials when None."""
+        key = (region, f"{service}:{keys.access_key if keys else ''}")
         with self._clients_lock:
             client = self._clients.get(key)
             if client is None:
