@@ -10,6 +10,7 @@ for the command line); ``translate`` gives the CloudFormation SAM makes of a tem
 ``acting_as`` signs AWS requests as a role, as a handler call does.
 """
 
+from local_engine.aws_faults import AwsFaults
 from local_engine.credentials import acting_as
 from local_engine.engine import ExecutionResult, Invocation, LocalEngine
 from local_engine.local_api import WEBHOOK_PATH, LocalApi, LocalApiServer, Route, proxy_event, serve
@@ -18,6 +19,7 @@ from local_engine.stack import Stack, TemplateRefused, Translated, create_table,
 
 __all__ = [
     "WEBHOOK_PATH",
+    "AwsFaults",
     "ExecutionResult",
     "Invocation",
     "LambdaTarget",

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from livekit_sim import LiveKitSimulator
-from local_engine import LocalApi, LocalEngine
-from local_engine.aws_faults import AwsFaults
+from local_engine import AwsFaults, LocalApi, LocalEngine
 from tests.integration.api_helpers import via_handler
 from tests.integration.conftest import request
 

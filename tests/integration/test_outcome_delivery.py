@@ -11,8 +11,7 @@ import pytest
 
 from clocks import VirtualClock
 from livekit_sim import LiveKitSimulator
-from local_engine import LocalEngine, translate
-from local_engine.stack import TemplateRefused
+from local_engine import LocalEngine, TemplateRefused, translate
 from tests.integration.conftest import ROOT, request
 
 TEMPLATE = ROOT / "template.yaml"
