@@ -157,3 +157,25 @@ def test_a_dispatch_created_at_the_same_instant_as_the_live_one_is_not_a_late_on
 
     # Then it is left alone: only one created after the live dispatch is a late duplicate
     assert twin.dispatch_id in livekit.dispatches
+
+
+def test_a_late_dispatch_is_kept_when_any_of_its_jobs_hosts_the_verified_agent(
+    livekit: FakeLiveKit, now: FakeTime
+) -> None:
+    # Given a late dispatch of this request whose first job failed and whose second hosts our agent
+    state = dispatched(livekit)
+    now.advance(2)
+    late = livekit.create_dispatch(ROOM, AGENT, state.request.metadata)
+    livekit.set_jobs(
+        late.dispatch_id,
+        Job("AJ_died", "JS_FAILED", participant_identity="agent-AJ_died"),
+        Job("AJ_ours", "JS_RUNNING", participant_identity="agent-AJ_ours"),
+    )
+    livekit.add_participant(ROOM, "agent-AJ_ours", agent_name=AGENT, joined_at=now())
+
+    # When the participants are checked
+    check = check_participants(state, livekit).check
+
+    # Then the agent is verified and the dispatch that brought it is not deleted from under it
+    assert check is not None and check.agent_identity == "agent-AJ_ours"
+    assert late.dispatch_id in livekit.dispatches
