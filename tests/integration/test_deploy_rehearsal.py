@@ -92,11 +92,16 @@ def test_the_api_guards_the_dispatch_routes_as_the_parameter_says_and_leaves_the
     # the dispatch routes and the webhook function the webhook, and API Gateway may invoke the
     # function for each (its Lambda permissions)
     guard = {"AWS_IAM": "AWS_IAM", "API_KEY": "api_key"}[parameters["ApiAuth"]]
-    assert auth[("POST", "/dispatches")] == auth[("GET", "/dispatches/{request_id}")] == (guard,)
+    dispatch_routes = [
+        ("POST", "/dispatches"),
+        ("GET", "/dispatches"),
+        ("GET", "/dispatches/{request_id}"),
+        ("DELETE", "/dispatches/{request_id}"),
+    ]
+    assert [auth[route] for route in dispatch_routes] == [(guard,)] * 4
     assert not {"AWS_IAM", "api_key"} & set(auth[("POST", "/livekit/webhook")])
     assert {(route.method, route.resource): route.function for route in api.routes} == {
-        ("POST", "/dispatches"): "DispatchApiFunction",
-        ("GET", "/dispatches/{request_id}"): "DispatchApiFunction",
+        **dict.fromkeys(dispatch_routes, "DispatchApiFunction"),
         ("POST", "/livekit/webhook"): "LiveKitWebhookFunction",
     }
     assert all(route.permitted for route in api.routes)
