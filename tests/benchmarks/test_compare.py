@@ -63,7 +63,10 @@ def test_the_workflow_with_webhooks_matches_the_truth_acts_sooner_and_holds_no_l
     hooks, base = small_run["webhooks"], small_run["baseline"]
     assert hooks["match_truth"] == hooks["dispatches"]
     assert hooks["first_corrective_action_s"]["p95"] < base["first_corrective_action_s"]["p50"]
-    assert hooks["transitions_per_execution"]["verified"] <= 10
+    # 10 states for an agent in before the first look, 13 for a cold start however long: the first look
+    # after a dispatch comes at the poll interval so that a job refused at once is re-dispatched in
+    # seconds (issue 13), then the join webhook ends the next wait
+    assert hooks["transitions_per_execution"]["verified"] <= 13
     assert hooks["concurrency_s_per_dispatch"] < base["concurrency_s_per_dispatch"] / 20
     assert hooks["livekit_calls_per_dispatch"] < base["livekit_calls_per_dispatch"]
     assert hooks["cost_per_1000_usd"]["measured_durations"] > 0
