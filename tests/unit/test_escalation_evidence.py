@@ -57,3 +57,11 @@ def test_a_job_cancelled_before_its_agent_joined_is_explained_by_its_error() -> 
 def test_each_sip_answer_of_a_failed_call_is_named(code: int, reason: str) -> None:
     failure = ErrorDetail(cause="dial_failed", message="call failed", sip_status_code=code)
     assert dial_reason(failure) == reason
+
+
+def test_an_agent_that_left_is_explained_by_the_job_that_ended_last_even_if_it_succeeded() -> None:
+    # Given a first job that failed with an error and a later one that ended as a success, no error
+    jobs = [job("AJ_1", "JS_FAILED", "worker crashed"), job("AJ_2", "JS_SUCCESS")]
+
+    # Then the sentence is about the later job: no error of the earlier one is quoted
+    assert "worker crashed" not in explain(a_bundle("joined_then_left", job_states=jobs))
