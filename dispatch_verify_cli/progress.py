@@ -194,7 +194,18 @@ def _describe_exit(name: str, state: dict[str, Any], elapsed: str) -> str | None
         if not bundle:
             failure = state.get("escalation_error") or {}
             return f"{elapsed} escalation NOT built: {failure.get('Error')} (the outcome is still recorded)"
-        return f"{elapsed} escalated: cause {bundle.get('cause')} (SNS page + EventBridge event)"
+        return f"{elapsed} escalated: cause {bundle.get('cause')} (evidence gathered)"
+    if name == "Page on-call":
+        failed = state.get("page_error")
+        if failed:
+            return f"{elapsed} on-call NOT paged: {failed.get('Error')} (the outcome is still recorded)"
+        return f"{elapsed} on-call paged (SNS)"
+    if name == "Announce outcome":
+        failed = state.get("announce_error")
+        detail_type = (state.get("announcement") or {}).get("detail_type")
+        if failed:
+            return f"{elapsed} {detail_type} NOT announced: {failed.get('Error')} (the outcome stands)"
+        return f"{elapsed} {detail_type} announced on the event bus" if detail_type else None
     if name == "Record outcome":
         return _describe_outcome(state, elapsed)
     return None

@@ -199,3 +199,29 @@ def test_every_option_has_help_and_shows_its_default() -> None:
             assert action.help, f"{name} {action.option_strings[0]} has no help"
             if action.default not in (None, False):
                 assert f"(default: {action.default})" in text, f"{name} {action.option_strings[0]}"
+
+
+def exit_of(name: str, state: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "TaskStateExited", "stateExitedEventDetails": {"name": name, "output": json.dumps(state)}}
+
+
+def test_the_page_and_the_announcement_are_said_as_they_went() -> None:
+    # Given the exits of "Page on-call" and "Announce outcome", done and failed
+    announced = {"announcement": {"detail_type": "AgentDispatchEscalated"}}
+    failed = {**announced, "announce_error": {"Error": "EventBridge.FailedEntry"}}
+
+    # When they are described
+    lines = [
+        describe(exit_of("Page on-call", {}), 0.0, 1.0),
+        describe(exit_of("Page on-call", {"page_error": {"Error": "SNS.KMSException"}}), 0.0, 1.0),
+        describe(exit_of("Announce outcome", announced), 0.0, 1.0),
+        describe(exit_of("Announce outcome", failed), 0.0, 1.0),
+    ]
+
+    # Then each says what happened, a failure naming its error
+    assert [line and line.split("] ", 1)[1] for line in lines] == [
+        "on-call paged (SNS)",
+        "on-call NOT paged: SNS.KMSException (the outcome is still recorded)",
+        "AgentDispatchEscalated announced on the event bus",
+        "AgentDispatchEscalated NOT announced: EventBridge.FailedEntry (the outcome stands)",
+    ]
