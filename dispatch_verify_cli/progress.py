@@ -173,9 +173,10 @@ def _describe_exit(name: str, state: dict[str, Any], elapsed: str) -> str | None
             f"{p.get('identity')}({p.get('kind')}{'/' + p['agent_name'] if p.get('agent_name') else ''})"
             for p in check.get("participants") or []
         )
-        line = f"{elapsed} look: participants {seen or 'none'}; {job_state(state)}"
-        if check.get("next") == "verified":
+        line = f"{elapsed} look: participants {seen or 'none'}"
+        if check.get("next") == "verified":  # the agent is in: its job's state is beside the point
             return f"{line}\n{elapsed} agent joined: {check.get('agent_identity')}"
+        line = f"{line}; {job_state(state)}"
         if check.get("next") in ("redispatch", "escalate"):
             return f"{line} → {check.get('next')} ({check.get('cause')})"
         return line

@@ -225,3 +225,14 @@ def test_the_page_and_the_announcement_are_said_as_they_went() -> None:
         "AgentDispatchEscalated announced on the event bus",
         "AgentDispatchEscalated NOT announced: EventBridge.FailedEntry (the outcome stands)",
     ]
+
+
+def test_a_look_that_finds_the_agent_says_it_joined_and_no_job_state() -> None:
+    # Given a look that verified the agent before any job state was recorded
+    event = job_event([], next_step="verified")
+
+    # When it is described
+    line = describe(event, 0.0, 1.0)
+
+    # Then it says the agent joined, not that no worker took the dispatch
+    assert line is not None and "agent joined" in line and "job:" not in line
