@@ -25,3 +25,16 @@ def test_a_wait_is_the_join_timeout_in_intervals_rounded_up() -> None:
     assert waits_per_attempt(options, webhooks=False) == 4  # 10 / 3
     assert waits_per_attempt(options, webhooks=True) == 3  # 10 / 4
     assert waits_per_attempt(options, webhooks=None) == 4  # the shorter interval: never an undercount
+
+
+def test_a_refusal_names_the_interval_the_stack_s_mode_waits_in() -> None:
+    # Given options over the budget in every mode
+    options = Options(join_timeout_s=3600, poll_interval_s=1, webhook_backstop_s=1, max_attempts=10)
+
+    # When intake judges them polling only, with webhooks, and with the mode unknown
+    polling, webhooks, unknown = (over_budget(options, mode) or "" for mode in (False, True, None))
+
+    # Then each names the interval it counted waits of
+    assert "waits of options.poll_interval_s," in polling
+    assert "waits of options.webhook_backstop_s," in webhooks
+    assert "waits of options.poll_interval_s or options.webhook_backstop_s," in unknown
