@@ -1081,7 +1081,9 @@ def _arn_of(response: Any, service: str, rest: str) -> str:
 def _dynamodb_resource(response: Any) -> str:
     params = _request_params(response)
     table = params.get("TableName") or next(iter(params.get("RequestItems") or {}), None)
-    return _arn_of(response, "dynamodb", f"table/{table}") if table else "*"
+    # A Query or Scan of an index is authorized on the index's ARN, as DynamoDB does.
+    index = f"/index/{params['IndexName']}" if params.get("IndexName") else ""
+    return _arn_of(response, "dynamodb", f"table/{table}{index}") if table else "*"
 
 
 def _sns_resource(response: Any) -> str:

@@ -17,7 +17,6 @@ from livekit_sim import LiveKitSimulator
 from local_engine import ExecutionResult, LocalEngine
 from tests.integration.conftest import escalation_of, request
 
-
 EVENT_DOCS = Path(__file__).resolve().parents[2] / "docs" / "events"
 
 
