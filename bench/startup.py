@@ -49,6 +49,7 @@ HANDLERS = (
     "record_outcome",
     "close_room",
     "api",
+    "livekit_webhook",
 )
 # What template.yaml's Globals and the Lambda runtime put in a function's environment (no secrets:
 # nothing is called at import time).
@@ -62,7 +63,6 @@ LAMBDA_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "DispatchVerify",
     "LOG_LEVEL": "INFO",
     names.LIVEKIT_SECRET_ARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:dispatch-verify/livekit",
-    names.ESCALATION_TOPIC_ARN: "arn:aws:sns:us-east-1:123456789012:escalations",
     names.EVENT_BUS_NAME: "dispatch-verify",
     names.LEDGER_TABLE_NAME: "dispatch-verify-ledger",
 }
