@@ -272,10 +272,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         path = urlsplit(self.path).path
         route = self.server.api.route(self.command, path)
-        if route is None:  # what API Gateway answers for a path or method it does not know
-            self._send(
-                403, {"Content-Type": ["application/json"]}, b'{"message":"Missing Authentication Token"}'
-            )
+        if route is None:
+            # API Gateway answers 403 {"message": "Missing Authentication Token"} here (README): the
+            # local server says plainly what is wrong and which routes there are.
+            routes = sorted(f"{r.method} {r.resource}" for r in self.server.api.routes)
+            problem = {
+                "message": f"no route for {self.command} {path}",
+                "routes": routes,
+                "api_gateway_answers": {"status": 403, "message": "Missing Authentication Token"},
+            }
+            self._send(404, {"Content-Type": ["application/json"]}, json.dumps(problem).encode())
             return
         if not route.permitted:  # API Gateway may not invoke the function: it answers 500
             self._send(500, {"Content-Type": ["application/json"]}, b'{"message": "Internal server error"}')

@@ -73,14 +73,19 @@ def test_over_http_client_errors_are_answered_as_documented(server: LocalApiServ
     assert all("message" in answer.body for answer in (conflict, missing, invalid, huge))
 
 
-def test_a_path_the_api_does_not_have_is_refused_as_api_gateway_does(server: LocalApiServer) -> None:
+def test_a_path_the_api_does_not_have_is_a_json_404_naming_the_routes(server: LocalApiServer) -> None:
     # Given the local API
-    # When a path outside the template's routes is requested
+    # When a path outside the template's routes is requested, and a method a route does not have
     answer = via_http(server.url, "GET", "/rooms")
+    wrong_method = via_http(server.url, "PUT", "/dispatches")
 
-    # Then the answer is API Gateway's own 403
-    assert answer.status == 403
-    assert answer.body == {"message": "Missing Authentication Token"}
+    # Then each is a JSON 404 that names what was asked, the routes there are, and what API
+    # Gateway answers instead
+    assert (answer.status, wrong_method.status) == (404, 404)
+    assert answer.body["message"] == "no route for GET /rooms"
+    assert wrong_method.body["message"] == "no route for PUT /dispatches"
+    assert "POST /dispatches" in answer.body["routes"]
+    assert answer.body["api_gateway_answers"] == {"status": 403, "message": "Missing Authentication Token"}
 
 
 @pytest.mark.slow
