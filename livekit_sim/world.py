@@ -322,6 +322,9 @@ class World:
             metadata=dispatch.metadata,
             state=JobState(status=status, updated_at=ns(t), worker_id=worker_id, error=error, reason=reason),  # type: ignore[arg-type]
         )
+        if dispatch.room in self.rooms:  # the job's room, as LiveKit's Job carries it (name and sid)
+            room_info = self.rooms[dispatch.room].info
+            job.room.CopyFrom(Room(sid=room_info.sid, name=room_info.name))
         if status != JobStatus.JS_PENDING:
             job.state.started_at = ns(t)
         if status == JobStatus.JS_RUNNING:

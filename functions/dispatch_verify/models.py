@@ -238,6 +238,7 @@ class Attempt(_Strict):
     created_at_epoch: float
     deadline_epoch: float  # when this attempt stops waiting (local clock)
     deleted: bool = False
+    deleted_at: str | None = None  # UTC ISO-8601, when the workflow deleted it (a stale dispatch)
     checks: int = 0
     job_states: list[JobSeen] = Field(default_factory=list)  # distinct (job, status) pairs seen
 
@@ -305,6 +306,7 @@ class DispatchRecord(BaseModel):
     dispatch_id: str
     created_at: str
     deleted: bool = False
+    deleted_at: str | None = None
     checks: int = 0
     job_states: list[JobSeen] = Field(default_factory=list)
 
@@ -355,8 +357,11 @@ class EscalationBundle(_Strict):
     # The cause in a plain sentence, with what to look at (logic/escalation.py: explain).
     explanation: str = ""
     attempts: int
-    dispatches: list[dict[str, str]]  # [{"dispatch_id", "created_at"}]
-    job_states: list[JobSeen]
+    # Each dispatch with the jobs seen on it (job <-> dispatch), when it was deleted if it went stale.
+    dispatches: list[DispatchRecord]
+    job_states: list[JobSeen]  # every dispatch's jobs in one list, as before
+    livekit_host: str | None = None  # the LiveKit project's host (never a key or secret)
+    room_sid: str | None = None  # the room's sid (LiveKit support looks rooms up by it)
     participants: list[ParticipantSeen]  # the last participant list seen, capped as in Check
     participants_total: int = 0
     participants_by_kind: dict[str, int] = Field(default_factory=dict)
@@ -409,6 +414,8 @@ class WorkflowState(_Strict):
     request: DispatchRequest  # request_id always set after "Prepare request"
     started_at: str
     attempts: list[Attempt] = Field(default_factory=list)
+    livekit_host: str | None = None  # set by "Dispatch agent": the host of the LiveKit URL
+    room_sid: str | None = None  # from CreateRoom, or from the first job that names its room
     check: Check | None = None
     dialled: Dialled | None = None  # set by "Dial callee"
     last_error: ErrorDetail | None = None

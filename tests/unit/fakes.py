@@ -38,9 +38,10 @@ class FakeLiveKit:
         self._faults: dict[str, list[DispatchVerifyError]] = {}
 
     # -- the port ------------------------------------------------------------------------------
-    def create_room(self, room: str, empty_timeout_s: int | None) -> None:
+    def create_room(self, room: str, empty_timeout_s: int | None) -> str:
         self._enter("create_room")
         self.rooms.setdefault(room, empty_timeout_s)
+        return f"RM_{room}"
 
     def list_participants(self, room: str) -> list[Participant]:
         self._enter("list_participants")

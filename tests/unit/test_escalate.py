@@ -60,8 +60,13 @@ def test_bundle_carries_every_dispatch_job_state_and_the_last_participants(
     assert bundle.cause == "not_joined"
     assert bundle.request_id == "exec-0001" and (bundle.room, bundle.agent_name) == (ROOM, AGENT)
     assert bundle.attempts == 2
-    assert [d["dispatch_id"] for d in bundle.dispatches] == [a.dispatch_id for a in state.attempts]
-    assert all(d["created_at"].endswith("Z") for d in bundle.dispatches)
+    assert [d.dispatch_id for d in bundle.dispatches] == [a.dispatch_id for a in state.attempts]
+    assert all(d.created_at.endswith("Z") for d in bundle.dispatches)
+    # each dispatch with its own jobs (job <-> dispatch), the stale first one deleted, and when
+    assert [[j.job_id for j in d.job_states] for d in bundle.dispatches] == [["AJ_1"], ["AJ_2"]]
+    assert [d.deleted for d in bundle.dispatches] == [True, False]
+    assert bundle.dispatches[0].deleted_at is not None and bundle.dispatches[0].deleted_at.endswith("Z")
+    assert bundle.dispatches[1].deleted_at is None
     assert [j.job_id for j in bundle.job_states] == ["AJ_1", "AJ_2"]
     assert [p.identity for p in bundle.participants] == ["sip-caller"]
 

@@ -201,11 +201,11 @@ class LiveKitClient:
             self.broken = True
             raise network_error(exc) from exc
 
-    def create_room(self, room: str, empty_timeout_s: int | None) -> None:
+    def create_room(self, room: str, empty_timeout_s: int | None) -> str:
         request = api.CreateRoomRequest(name=room)
         if empty_timeout_s is not None:
             request.empty_timeout = empty_timeout_s
-        self._call(lambda lk: lk.room.create_room(request))
+        return str(self._call(lambda lk: lk.room.create_room(request)).sid)
 
     def list_participants(self, room: str) -> list[Participant]:
         response = self._call(lambda lk: lk.room.list_participants(api.ListParticipantsRequest(room=room)))
@@ -380,6 +380,7 @@ def dispatch_from_proto(dispatch: api.AgentDispatch) -> Dispatch:
             status=_enum_name(api.JobStatus, job.state.status),
             error=job.state.error,
             participant_identity=job.state.participant_identity,
+            room_sid=job.room.sid,
         )
         for job in dispatch.state.jobs
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -20,8 +21,10 @@ from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logg
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = WorkflowState.from_state(StepEvent.model_validate(event).state)
     log_context(state)
-    with livekit.connect(config.livekit_credentials()) as port:
+    credentials = config.livekit_credentials()
+    with livekit.connect(credentials) as port:
         state = dispatch_agent(state, port, webhooks=config.livekit_webhooks_expected())
+    state.livekit_host = urlsplit(credentials.url).hostname  # for the bundle: LiveKit support asks
     log_context(state)
     logger.info("agent dispatched", extra={"deadline_epoch": state.attempts[-1].deadline_epoch})
     ledger.record_progress(state, phase_after(state))

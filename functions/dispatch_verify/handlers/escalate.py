@@ -26,7 +26,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "escalated",
         extra={
             "cause": state.escalation.cause,
-            "dispatch_ids": [d["dispatch_id"] for d in state.escalation.dispatches],
+            "dispatch_ids": [d.dispatch_id for d in state.escalation.dispatches],
         },
     )
     return state.model_dump(mode="json")

@@ -34,6 +34,7 @@ def check_participants(state: WorkflowState, port: LiveKitPort, *, webhooks: boo
     dispatch = next((d for d in dispatches if d.dispatch_id == attempt.dispatch_id), None)
     if dispatch is not None:
         _record_jobs(attempt, dispatch, now)
+        state.room_sid = state.room_sid or next((j.room_sid for j in dispatch.jobs if j.room_sid), None)
     agent_seen = any(is_named_agent(p, request.agent_name) for p in participants)
     cause = stale_cause(attempt, dispatch, now, agent_seen=agent_seen)
     state.check = Check(

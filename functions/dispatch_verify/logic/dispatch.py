@@ -19,7 +19,7 @@ def ensure_room(state: WorkflowState, port: LiveKitPort) -> WorkflowState:
     """Create the room first (idempotent in LiveKit): a dispatch to a missing room fails or hangs."""
     options = state.request.options
     if options.create_room:
-        port.create_room(state.request.room, options.room_empty_timeout_s)
+        state.room_sid = port.create_room(state.request.room, options.room_empty_timeout_s) or state.room_sid
     return state
 
 
@@ -51,6 +51,7 @@ def redispatch_agent(state: WorkflowState, port: LiveKitPort, *, webhooks: bool 
     if stale is not None:
         found = port.delete_dispatch(request.room, stale.dispatch_id)
         stale.deleted = True
+        stale.deleted_at = clock.iso_utc(clock.now())
         logger.info("stale dispatch deleted", extra={"stale_dispatch_id": stale.dispatch_id, "found": found})
     state.attempts.append(_new_attempt(state, port))
     cause = state.check.cause if state.check else None

@@ -7,7 +7,7 @@ from dispatch_verify import clock
 from dispatch_verify.errors import Cause, detail_from_step_functions_error
 from dispatch_verify.logic.announce import page
 from dispatch_verify.logic.dial import sip_detail
-from dispatch_verify.models import EscalationBundle, JobSeen, WorkflowState
+from dispatch_verify.models import DispatchRecord, EscalationBundle, JobSeen, WorkflowState
 
 
 def escalate(state: WorkflowState) -> WorkflowState:
@@ -35,7 +35,9 @@ def escalation_bundle(state: WorkflowState) -> EscalationBundle:
         kind=request.kind,
         cause=escalation_cause(state),
         attempts=len(state.attempts),
-        dispatches=[{"dispatch_id": a.dispatch_id, "created_at": a.created_at} for a in state.attempts],
+        dispatches=[DispatchRecord.of(a) for a in state.attempts],
+        livekit_host=state.livekit_host,
+        room_sid=state.room_sid,
         job_states=[job for attempt in state.attempts for job in attempt.job_states],
         participants=state.check.participants if state.check else [],
         participants_total=state.check.participants_total if state.check else 0,

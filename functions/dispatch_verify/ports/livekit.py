@@ -17,6 +17,7 @@ class Job:
     status: str  # JobStatus name: JS_PENDING, JS_RUNNING, JS_SUCCESS, JS_FAILED, JS_CANCELLED
     error: str = ""
     participant_identity: str = ""
+    room_sid: str = ""  # the room's sid, as the job names its room
 
     @property
     def ended(self) -> bool:
@@ -69,7 +70,9 @@ class SipParticipant:
 class LiveKitPort(Protocol):
     """What the steps need from LiveKit. Errors are raised as ``DispatchVerifyError`` subclasses."""
 
-    def create_room(self, room: str, empty_timeout_s: int | None) -> None: ...
+    def create_room(self, room: str, empty_timeout_s: int | None) -> str:
+        """Create the room (or find it: CreateRoom is idempotent); its sid."""
+        ...
 
     def list_participants(self, room: str) -> list[Participant]: ...
 
