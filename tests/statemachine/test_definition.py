@@ -154,12 +154,9 @@ def test_verified_outcome_succeeds_with_the_outcome_and_any_other_fails_with_the
     ]
     ending_rules = choice["Choices"][choice["Choices"].index(status_rules[0]) :]
 
-    # Then both verified statuses succeed, returning the outcome; a call that did not connect fails as
-    # such; the rest fail as not verified; every failure carries the evidence as the cause
-    assert {rule["StringEquals"]: rule["Next"] for rule in status_rules} == {
-        "verified": "Agent verified",
-        "verified_and_dialled": "Agent verified",
-    }
+    # Then verified succeeds (a connected call too: one vocabulary), returning the outcome; a call that
+    # did not connect fails as such; the rest fail as not verified; every failure carries the evidence
+    assert {rule["StringEquals"]: rule["Next"] for rule in status_rules} == {"verified": "Agent verified"}
     assert [rule for rule in ending_rules if rule not in status_rules] == [
         {"Variable": "$.outcome.cause", "StringEquals": "dial_failed", "Next": "Callee not connected"}
     ]
