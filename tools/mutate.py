@@ -17,7 +17,8 @@ are not mutated: what they say is not a decision.
 Each mutant runs against the specs that executed the changed lines in a traced run of the suite
 (tools/mutate_trace.py, per spec, so "coverage contexts"): fastest first, stopping at the first
 failure. Lines that run only at import (a class body's ``Field`` bounds and defaults, module
-constants) belong to no spec: they run against every spec that executed any line of their file.
+constants) belong to no spec, and pydantic-core checks a bound without running a line of the file:
+they run against every unit spec.
 The specs that only compare docs/openapi.json with the code are left out (``DOCUMENT_SPECS``):
 regenerating the document would silence them. A mutant is killed when a spec fails, the suite
 cannot be collected, or the run exceeds its time limit; it survives when every spec passes.
@@ -182,18 +183,15 @@ class Trace:
 
     def specs_for(self, mutant: Mutant, budget_s: float) -> tuple[list[str], bool, bool]:
         """The passing specs that executed the mutant's lines, fastest first; else (lines run only at
-        import: a class body's bounds and defaults) the unit specs that executed any line of its file.
+        import: a class body's bounds and defaults) every unit spec.
         Cut where their traced time passes ``budget_s``. Also says whether they were found by line and
         whether the list was cut."""
         span = set(range(mutant.line, mutant.end_line + 1))
         found = [s for s, by_path in self.lines.items() if span & by_path.get(mutant.path, set())]
         by_line = bool(found)
         if not found:
-            found = [
-                s
-                for s, by_path in self.lines.items()
-                if s.startswith(UNIT_SPECS) and by_path.get(mutant.path)
-            ]
+            # pydantic-core checks a Field's bounds: no line of the file runs, so every unit spec counts
+            found = [s for s in self.lines if s.startswith(UNIT_SPECS)]
         ordered = sorted(
             (s for s in found if s not in self.failing), key=lambda s: (self.duration.get(s, 0.0), s)
         )
@@ -397,16 +395,14 @@ def report(
     if survivors:
         print(f"\nsurvivors ({len(survivors)}):")
         for r in survivors:
-            how = "" if r.by_line else ", run at import: unit specs of the file"
+            how = "" if r.by_line else ", run at import: every unit spec"
             how += ", cut at the budget" if r.cut else ""
             note = f" [{r.status}]" if r.status != "survived" else ""
             print(f"  {r.mutant.id}{note}  ({r.specs} specs{how})")
     cut = [r for r in results if r.cut]
     cut_killed = sum(r.status in ("killed", "timeout") for r in cut)
     print(f"\nmutants whose specs were cut at the budget: {len(cut)} ({cut_killed} killed all the same)")
-    print(
-        f"mutants of lines run only at import (unit specs of the file): {sum(not r.by_line for r in results)}"
-    )
+    print(f"mutants of lines run only at import (every unit spec): {sum(not r.by_line for r in results)}")
     seen_ids = {r.mutant.id for r in results}
     matched = [m for m in equivalents if m in seen_ids]
     print(f"\nequivalent mutants excluded: {len(matched)} (tools/mutation-equivalents.txt)")
@@ -428,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--files", nargs="*", help="only these files (paths as in the report)")
     parser.add_argument("--list", action="store_true", help="print the mutants and stop")
+    parser.add_argument("--ids", type=Path, help="only the mutants whose ids this file lists, one a line")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--trace", type=Path, help="reuse this traced run (a file in .cache/mutate/)")
     options = parser.parse_args(argv)
@@ -448,6 +445,10 @@ def main(argv: list[str] | None = None) -> int:
         if options.sample and options.sample < len(mutants):
             sampled = f" (a sample of {options.sample} of {len(mutants)} mutants, seed {options.seed})"
             mutants = sorted(random.Random(options.seed).sample(mutants, options.sample), key=lambda m: m.id)
+        if options.ids:
+            wanted = {line.strip() for line in options.ids.read_text().splitlines() if line.strip()}
+            mutants = [m for m in mutants if m.id in wanted]
+            sampled += f" (the {len(mutants)} mutants listed in {options.ids.name})"
         if options.list:
             for mutant in mutants:
                 mark = "  [equivalent]" if mutant.id in equivalents else ""
