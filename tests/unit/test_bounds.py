@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from dispatch_verify.models import (
     MAX_METADATA_BYTES,
+    Check,
     DispatchRequest,
     Options,
     SipRequest,
@@ -157,3 +158,17 @@ def test_a_wait_lasts_at_least_one_second() -> None:
     state = {"request": request(), "started_at": "2026-12-02T17:00:00Z"}
     assert takes(WorkflowState, state | {"wait_s": 1})
     assert not takes(WorkflowState, state | {"wait_s": 0})
+
+
+@pytest.mark.parametrize("request_id", ["req#1", "a b", "req/1"])
+def test_a_request_id_step_functions_would_refuse_as_an_execution_name_is_refused(request_id: str) -> None:
+    assert not takes(DispatchRequest, request(request_id=request_id))
+
+
+def test_a_request_without_a_request_id_is_taken_and_gets_none() -> None:
+    assert DispatchRequest.model_validate(request()).request_id is None
+
+
+def test_a_check_written_without_counts_has_none() -> None:
+    check = Check.from_state({"next": "wait", "checked_at": "2026-12-02T17:00:00Z"})
+    assert (check.participants, check.participants_total, check.participants_by_kind) == ([], 0, {})
