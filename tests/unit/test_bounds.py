@@ -15,6 +15,7 @@ from dispatch_verify.models import (
     SipRequest,
     StepEvent,
     WorkflowState,
+    execution_name_problem,
 )
 from pydantic import ValidationError
 
@@ -172,3 +173,14 @@ def test_a_request_without_a_request_id_is_taken_and_gets_none() -> None:
 def test_a_check_written_without_counts_has_none() -> None:
     check = Check.from_state({"next": "wait", "checked_at": "2026-12-02T17:00:00Z"})
     assert (check.participants, check.participants_total, check.participants_by_kind) == ([], 0, {})
+
+
+def test_a_name_is_measured_in_bytes_256_taken_and_257_refused_in_fewer_characters() -> None:
+    assert takes(DispatchRequest, request(room="é" * 128))  # 256 bytes, 128 characters
+    assert not takes(DispatchRequest, request(room="é" * 128 + "a"))  # 257 bytes, 129 characters
+
+
+def test_an_execution_name_is_1_to_80_characters() -> None:
+    assert execution_name_problem("e" * 80) is None
+    assert execution_name_problem("e" * 81) is not None
+    assert execution_name_problem("") is not None
