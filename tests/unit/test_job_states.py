@@ -179,3 +179,19 @@ def test_a_late_dispatch_is_kept_when_any_of_its_jobs_hosts_the_verified_agent(
     # Then the agent is verified and the dispatch that brought it is not deleted from under it
     assert check is not None and check.agent_identity == "agent-AJ_ours"
     assert late.dispatch_id in livekit.dispatches
+
+
+def test_a_check_keeps_twenty_participants_by_name_and_counts_them_all(
+    livekit: FakeLiveKit, now: FakeTime
+) -> None:
+    # Given 25 listeners in the room and no agent
+    state = dispatched(livekit)
+    for n in range(25):
+        livekit.add_participant(ROOM, f"listener-{n}", kind="STANDARD")
+
+    # When the participants are checked
+    check = check_participants(state, livekit).check
+
+    # Then 20 are kept by name, and all 25 counted
+    assert check is not None and len(check.participants) == 20
+    assert (check.participants_total, check.participants_by_kind) == (25, {"STANDARD": 25})
