@@ -157,3 +157,49 @@ def test_a_livekit_failure_during_the_clean_up_leaves_the_cancel_standing_and_an
     done = cancel(store, executions, livekit, published)
     assert done is not None and done.item.status == "cancelled" and done.dispatches_deleted == []
     assert executions.stopped == [ARN] and len(published) == 1
+
+
+class ReadOnceStale(Ledger):
+    """A ledger whose first read is the item as it was before another writer ended the request: the
+    race between reading ``running`` and the conditional write."""
+
+    def __init__(self, table: str, stale: Any) -> None:
+        super().__init__(table)
+        self._stale = stale
+
+    def get(self, request_id: str) -> Any:
+        stale, self._stale = self._stale, None
+        return stale if stale is not None else super().get(request_id)
+
+
+def test_a_cancel_that_loses_the_race_to_another_cancel_answers_as_a_repeat(
+    store: Ledger, livekit: FakeLiveKit
+) -> None:
+    # Given a request read as running, while another cancel has already been recorded
+    state = running(store, livekit)
+    stale = store.get("exec-0001")
+    executions = FakeExecutions("RUNNING", state.request.model_dump(mode="json"))
+    assert cancel(store, executions, livekit, []) is not None  # the other cancel
+    executions.status = "RUNNING"  # read before the other cancel's stop took effect
+    racing = ReadOnceStale(store.table_name, stale)
+
+    # When this cancel's conditional write fails, Then it answers as the repeat it is, doing nothing
+    published: list[Outcome] = []
+    done = cancel(racing, executions, livekit, published)
+    assert done is not None and done.repeated is True and done.item.status == "cancelled"
+    assert published == [] and executions.stopped == [ARN]
+
+
+def test_a_cancel_that_loses_the_race_to_the_outcome_says_the_request_ended(
+    store: Ledger, livekit: FakeLiveKit
+) -> None:
+    # Given a request read as running, while its outcome (verified) has been recorded meanwhile
+    state = running(store, livekit)
+    stale = store.get("exec-0001")
+    store.finish_from_execution("exec-0001", {"status": "verified", "finished_at": "2027-01-15T08:00:09Z"})
+    executions = FakeExecutions("RUNNING", state.request.model_dump(mode="json"))
+
+    # When it is cancelled, Then the conditional write loses and the request is reported ended
+    with pytest.raises(AlreadyFinished) as ended:
+        cancel(ReadOnceStale(store.table_name, stale), executions, livekit, [])
+    assert ended.value.item.status == "verified" and executions.stopped == []
