@@ -544,11 +544,7 @@ def _run_group(
             LocalEngine(clock, credentials, template_path=str(ROOT / "template.yaml"))
         )
         api = LocalApi(engine)
-        ledger_table = next(
-            t.environment["LEDGER_TABLE_NAME"]
-            for t in engine.functions()
-            if t.environment.get("LEDGER_TABLE_NAME")
-        )
+        ledger_table = _ledger_table(engine)
         started = Started()
         batches: dict[str, list[Scenario]] = {}
         for s in group:
