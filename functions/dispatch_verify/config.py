@@ -4,6 +4,9 @@ Credentials come from a Secrets Manager secret (JSON ``{"url", "api_key", "api_s
 ``LIVEKIT_SECRET_ARN`` is set, cached by Powertools Parameters for ``SECRET_MAX_AGE_S``; otherwise
 from ``LIVEKIT_URL``, ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET``. Error messages name what is
 missing, never a value.
+
+Powertools Parameters (which imports boto3) is imported by the first secret read, not with this
+module: every handler imports config, and not every cold start reads a secret.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from dispatch_verify import names
@@ -100,10 +102,14 @@ def livekit_webhooks_if_known() -> bool | None:
 
 def clear_cache() -> None:
     """Forget cached secrets (tests, and a local engine that rotates credentials between runs)."""
+    from aws_lambda_powertools.utilities import parameters
+
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # untyped upstream
 
 
 def _read_secret(secret_arn: str) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities import parameters
+
     try:
         value = parameters.get_secret(secret_arn, transform="json", max_age=SECRET_MAX_AGE_S)
     except parameters.TransformParameterError as exc:

@@ -1,6 +1,17 @@
-"""Logger, Tracer and Metrics shared by every handler (Powertools), and the keys they log with."""
+"""Logger, Tracer and Metrics shared by every handler (Powertools), and the keys they log with.
+
+Tracing only when it is on. Powertools' ``Tracer()`` imports ``aws_xray_sdk.core`` even when tracing
+is disabled (it builds its X-Ray provider first), and where tracing is on it patches every library
+X-Ray knows (botocore among them, imported to be patched): well over 100 ms of a cold start. So the
+handlers' ``tracer`` is Powertools' Tracer only where Powertools itself would trace (in Lambda, unless
+``POWERTOOLS_TRACE_DISABLED`` is true; never under SAM local); elsewhere its
+``capture_lambda_handler`` returns the handler as it is, and nothing of X-Ray is imported.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -15,8 +26,32 @@ NAMESPACE = "DispatchVerify"
 # its request_id and then to the execution name, which is the default request id.
 CORRELATION_ID_PATH = "state.request.request_id || state.request_id || execution_name"
 
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+class Tracing:
+    """The handlers' ``tracer``: Powertools' Tracer where tracing is on (``powertools``); where it is off,
+    None, and ``capture_lambda_handler`` returns the handler as it is."""
+
+    def __init__(self, powertools: Tracer | None) -> None:
+        self.powertools = powertools
+
+    def capture_lambda_handler(self, lambda_handler: Handler) -> Handler:
+        if self.powertools is None:
+            return lambda_handler
+        # Powertools wraps with functools.wraps: the same call signature, typed loosely upstream.
+        return cast(Handler, self.powertools.capture_lambda_handler(lambda_handler))
+
+
+def tracing_enabled() -> bool:
+    """Powertools' own rule (``Tracer._is_tracer_disabled``): on in a Lambda function (``LAMBDA_TASK_ROOT``
+    set) unless ``POWERTOOLS_TRACE_DISABLED`` is true or it runs under SAM local or Chalice. The Lambda
+    function's ``Tracing: Active`` decides only whether X-Ray records what is sent."""
+    return not Tracer._is_tracer_disabled()
+
+
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+tracer = Tracing(Tracer(service=SERVICE) if tracing_enabled() else None)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from dispatch_verify.adapters.aws import clients as aws
 from dispatch_verify.ports.executions import ExecutionExists, StartRefused
 
@@ -26,6 +24,8 @@ class StepFunctionsExecutions:
         self._client = client or aws.client("stepfunctions")
 
     def start(self, name: str, payload: dict[str, Any]) -> str:
+        from botocore.exceptions import ClientError
+
         try:
             started = self._client.start_execution(
                 stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload)

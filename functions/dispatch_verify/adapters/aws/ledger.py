@@ -8,6 +8,10 @@ The ledger is a read model; the execution is the record. A step never fails beca
 could not be written: the outcome is already in the execution's output (or its Fail cause) and in
 the escalation, and the API repairs an item that still says ``running`` from DescribeExecution.
 Steps skip the ledger entirely when ``LEDGER_TABLE_NAME`` is not set.
+
+boto3 and botocore are imported where first used (clients.py's rule): importing this module costs a
+cold start nothing; the first call that makes a client pays for them, and every later one finds them
+imported.
 """
 
 from __future__ import annotations
@@ -17,9 +21,6 @@ import binascii
 import json
 from decimal import Decimal
 from typing import Any
-
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import BotoCoreError, ClientError
 
 from dispatch_verify import clock, config
 from dispatch_verify.adapters.aws import clients as aws
@@ -34,7 +35,6 @@ from dispatch_verify.ports.ledger import (
     final_values,
 )
 
-_SERIALIZER, _DESERIALIZER = TypeSerializer(), TypeDeserializer()
 # The table's global secondary indexes (template.yaml): a room's requests, and a day's requests (the
 # UTC day of accepted_at, "2026-12-02"), each newest first by accepted_at. The day spreads the listing
 # over one partition per day instead of one for the whole table.
@@ -55,6 +55,8 @@ class Ledger:
     # -- the API ------------------------------------------------------------------------------
     def accept(self, item: LedgerItem) -> LedgerItem:
         """Put a new item; raise ``LedgerConflict`` with the stored one if the id is taken."""
+        from botocore.exceptions import ClientError
+
         now = clock.now()
         item = item.model_copy(
             update={
@@ -102,6 +104,8 @@ class Ledger:
 
     def cancel(self, request_id: str, outcome: dict[str, Any]) -> bool:
         """Running -> cancelled, conditionally: False when the request had already ended (or had no item)."""
+        from botocore.exceptions import ClientError
+
         values = {**outcome, "updated_at": clock.iso_utc(clock.now())}
         names = {f"#s{i}": key for i, key in enumerate(values)}
         data: dict[str, Any] = {f":s{i}": value for i, value in enumerate(values.values())}
@@ -185,6 +189,8 @@ class Ledger:
     def claim_dial(self, state: WorkflowState) -> bool:
         """Phase "dialling", only while the request is running: False when it was cancelled (or had
         ended). The cancel's own write is conditional on running too, so of the two only one wins."""
+        from botocore.exceptions import ClientError
+
         try:
             self._upsert(state, {"phase": "dialling"}, quiet=False)
         except ClientError as exc:
@@ -228,6 +234,8 @@ class Ledger:
         final: bool = False,
         quiet: bool = True,
     ) -> None:
+        from botocore.exceptions import ClientError
+
         values = {**values, "updated_at": clock.iso_utc(clock.now())}
         if not final and "status" not in values and only_while_running:
             if_absent = {**(if_absent or {}), "status": "running"}
@@ -274,6 +282,8 @@ def dial_allowed(state: WorkflowState) -> bool:
     ledger = Ledger.from_config()
     if ledger is None or not state.request.request_id:
         return True
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         return ledger.claim_dial(state)
     except (ClientError, BotoCoreError) as exc:
@@ -291,6 +301,8 @@ def _best_effort(what: str, state: WorkflowState, write: Any) -> None:
     ledger = Ledger.from_config()
     if ledger is None or not state.request.request_id:
         return
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         write(ledger)
     except (ClientError, BotoCoreError) as exc:
@@ -303,13 +315,19 @@ def _expiry(now: float) -> int:
 
 
 def _to_dynamo(document: dict[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeSerializer
+
     # DynamoDB numbers are Decimals; a JSON round trip turns every float into one.
     plain = json.loads(json.dumps(document), parse_float=Decimal)
-    return {key: _SERIALIZER.serialize(value) for key, value in plain.items()}
+    serializer = TypeSerializer()
+    return {key: serializer.serialize(value) for key, value in plain.items()}
 
 
 def _from_dynamo(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: _plain(_DESERIALIZER.deserialize(value)) for key, value in item.items()}
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    return {key: _plain(deserializer.deserialize(value)) for key, value in item.items()}
 
 
 def _plain(value: Any) -> Any:

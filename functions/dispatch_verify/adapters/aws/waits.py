@@ -17,9 +17,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr, Key
-from botocore.exceptions import ClientError
-
 from dispatch_verify import clock, config
 from dispatch_verify.adapters.aws import clients as aws
 from dispatch_verify.observability import logger
@@ -62,6 +59,8 @@ class WaitTokens:
 
     def awaiting(self, room: str, agent_name: str) -> list[Waiter]:
         """The workflows waiting for ``agent_name`` in ``room`` (expired items left out)."""
+        from boto3.dynamodb.conditions import Attr, Key
+
         now = int(clock.now())
         query: dict[str, Any] = {
             "KeyConditionExpression": Key("room").eq(room),
@@ -88,6 +87,9 @@ class WaitTokens:
 
     def forget(self, waiter: Waiter) -> bool:
         """Delete the item if it still holds this token (a newer wait may have replaced it)."""
+        from boto3.dynamodb.conditions import Attr
+        from botocore.exceptions import ClientError
+
         try:
             self.table.delete_item(
                 Key={"room": waiter.room, "request_id": waiter.request_id},
@@ -103,6 +105,8 @@ class WaitTokens:
 def resume(task_token: str, output: dict[str, Any], client: Any | None = None) -> bool:
     """SendTaskSuccess; False when the task was already resumed or timed out (nothing to do)."""
     sfn = client or aws.client("stepfunctions")
+    from botocore.exceptions import ClientError
+
     try:
         sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
         return True

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr
-from botocore.exceptions import ClientError
-
 from dispatch_verify import clock, config
 from dispatch_verify.adapters.aws import clients as aws
 
@@ -37,6 +34,9 @@ class WebhookEvents:
 
     def claim(self, event_id: str, event: str, room: str) -> bool:
         """True for the first delivery of ``event_id``; False when it was claimed before."""
+        from boto3.dynamodb.conditions import Attr
+        from botocore.exceptions import ClientError
+
         try:
             self.table.put_item(
                 Item={
