@@ -1,10 +1,17 @@
-"""Lambda start-up, measured: each handler's cold import, and the warm per-call LiveKit overhead.
+"""Lambda start-up, measured: each handler's cold import against ``import livekit.api``, request ->
+CreateDispatch cold and warm, and the warm per-call LiveKit overhead.
 
-Cold: each handler module is imported in a fresh Python process (``PYTHONPATH=functions``, the
-environment a deployed function has: region, Powertools variables, ``AWS_LAMBDA_FUNCTION_NAME``, so
-the Tracer patches as it does in Lambda), timed with ``time.perf_counter`` around
-``importlib.import_module``; the median of a few processes per handler. ``python -X importtime`` on
-the slowest handler gives its five biggest top-level imports.
+Cold import: each handler module of template.yaml, and ``livekit.api`` as the yardstick, imported in
+fresh Python processes, interleaved run by run so that the machine's load falls on all alike
+(``PYTHONPATH=functions``; the environment the template and the Lambda runtime give the function,
+``LAMBDA_TASK_ROOT`` included, so Powertools decides on tracing as it does when deployed), timed with
+``time.perf_counter`` around ``importlib.import_module``; the median of ``--cold-runs`` processes.
+Each handler's ratio to ``livekit.api``'s median of the same run is checked against issue 14's target
+(1.5x). ``python -X importtime`` on the slowest handler gives its five biggest top-level imports.
+
+Request -> CreateDispatch: see ``bench/cold_path.py`` (the API and each Lambda state up to "Dispatch
+agent", each in a fresh process against moto and the LiveKit simulator over HTTP; a cold start is
+charged its import and its first call, a warm one its handler call).
 
 Warm: a ``LiveKitSimulator`` on real time serves HTTP on 127.0.0.1; one room holds an agent. Each
 warm invocation is one ``ListParticipants`` through ``dispatch_verify.adapters.livekit``, three ways,
@@ -12,13 +19,13 @@ interleaved call by call: a new ``LiveKitClient`` (a new ``LiveKitAPI`` and aioh
 and closed per call; one ``LiveKitClient`` created once and reused; and ``livekit.connect`` as the
 handlers call it. Wall time with ``time.perf_counter``.
 
-    python -m bench.startup [--calls N] [--cold-runs R] [--handler NAME ...] [--json PATH]
+    python -m bench.startup [--cold-runs R] [--handler NAME ...] [--env NAME=VALUE ...]
+                            [--chain-runs N] [--chain-warm K] [--no-chain] [--calls N] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -28,44 +35,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dispatch_verify import names
 from jwt.warnings import InsecureKeyLengthWarning
 from pydantic import SecretStr
 
+from bench import cold_path, stack_view
 from bench.common import percentile, write_report
 from clocks import RealClock
 from livekit_sim import LiveKitSimulator
 
 ROOT = Path(__file__).resolve().parents[1]
-HANDLERS = (
-    "prepare_request",
-    "ensure_room",
-    "dispatch_agent",
-    "await_agent",
-    "check_participants",
-    "redispatch_agent",
-    "dial_callee",
-    "escalate",
-    "record_outcome",
-    "close_room",
-    "api",
-    "livekit_webhook",
-)
-# What template.yaml's Globals and the Lambda runtime put in a function's environment (no secrets:
-# nothing is called at import time).
-LAMBDA_ENV = {
-    # names.TEMPLATE_ENVIRONMENT is what the template sets; the values here are stand-ins.
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_LAMBDA_FUNCTION_NAME": "dispatch-verify-bench",
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-    "POWERTOOLS_SERVICE_NAME": "dispatch-verify",
-    "POWERTOOLS_METRICS_NAMESPACE": "DispatchVerify",
-    "LOG_LEVEL": "INFO",
-    names.LIVEKIT_SECRET_ARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:dispatch-verify/livekit",
-    names.EVENT_BUS_NAME: "dispatch-verify",
-    names.LEDGER_TABLE_NAME: "dispatch-verify-ledger",
-}
+BASELINE = "livekit.api"  # the yardstick: what talking to LiveKit costs any Python function
+TARGET_RATIO = 1.5  # issue 14: every handler's cold import at most 1.5x the yardstick's
 _TIMED_IMPORT = (
     "import importlib, sys, time\n"
     "started = time.perf_counter()\n"
@@ -77,46 +57,72 @@ SERVERS = ("Nagle on (before)", "as shipped")
 ROOM, AGENT = "bench-startup", "bench-agent"
 
 
-def lambda_env() -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_"))}
-    env.update(LAMBDA_ENV)
-    env["PYTHONPATH"] = str(ROOT / "functions")
-    env.pop("PYTHONSTARTUP", None)
+def handlers() -> dict[str, stack_view.Function]:
+    """The template's Python functions by handler module name ("dispatch_agent")."""
+    return {function.short: function for function in stack_view.functions(stack_view.load_template())}
+
+
+def lambda_env(
+    function: stack_view.Function | None, overrides: dict[str, str] | None = None
+) -> dict[str, str]:
+    """A deployed function's environment (template and runtime, stand-ins for resource names) over
+    this process's (AWS and Powertools settings removed), then ``overrides``. ``None``: the first
+    function's, for the yardstick."""
+    template = stack_view.load_template()
+    function = function or stack_view.functions(template)[0]
+    env = cold_path.environment_base()
+    env.update(stack_view.function_environment(template, function.logical_id))
+    env.update(overrides or {})
     return env
 
 
-def cold_import(handler: str, runs: int) -> dict[str, Any]:
-    """Seconds to import the handler's module in ``runs`` fresh processes."""
-    module = f"dispatch_verify.handlers.{handler}"
-    times: list[float] = []
+def cold_imports(
+    functions: list[stack_view.Function], runs: int, overrides: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Seconds to import the yardstick and each handler module, ``runs`` fresh processes each,
+    interleaved: run 1 of every module, then run 2..."""
+    modules = [(BASELINE, None), *((f.module, f) for f in functions)]
+    times: dict[str, list[float]] = {module: [] for module, _ in modules}
     for _ in range(runs):
-        done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script and a handler name
-            [sys.executable, "-c", _TIMED_IMPORT, module],
-            env=lambda_env(),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
+        for module, function in modules:
+            done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script and a module name
+                [sys.executable, "-c", _TIMED_IMPORT, module],
+                env=lambda_env(function, overrides),
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            times[module].append(float(done.stdout.strip().splitlines()[-1]))
+    baseline = statistics.median(times[BASELINE])
+    rows = []
+    for module, function in modules:
+        median = statistics.median(times[module])
+        rows.append(
+            {
+                "handler": function.short if function else BASELINE,
+                "module": module,
+                "runs": runs,
+                "median_s": round(median, 4),
+                "min_s": round(min(times[module]), 4),
+                "max_s": round(max(times[module]), 4),
+                "ratio": round(median / baseline, 2),
+            }
         )
-        times.append(float(done.stdout.strip().splitlines()[-1]))
-    return {
-        "handler": handler,
-        "runs": runs,
-        "median_s": round(statistics.median(times), 4),
-        "min_s": round(min(times), 4),
-        "max_s": round(max(times), 4),
-    }
+    return rows
 
 
-def biggest_imports(handler: str, top: int = 5) -> list[dict[str, Any]]:
+def biggest_imports(
+    function: stack_view.Function, overrides: dict[str, str], top: int = 5
+) -> list[dict[str, Any]]:
     """``python -X importtime``: the ``top`` packages (other than dispatch_verify) by cumulative time.
 
     A package's figure is its largest cumulative entry, i.e. where it was first imported, including
     whatever it imported first itself: the figures overlap and do not add up.
     """
     done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script and a handler name
-        [sys.executable, "-X", "importtime", "-c", f"import dispatch_verify.handlers.{handler}"],
-        env=lambda_env(),
+        [sys.executable, "-X", "importtime", "-c", f"import {function.module}"],
+        env=lambda_env(function, overrides),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -221,44 +227,116 @@ def ratio(rows: list[dict[str, Any]], server: str) -> float:
     )
 
 
+def traced(function: stack_view.Function, overrides: dict[str, str]) -> bool:
+    """Whether the handlers trace (Powertools' Tracer, X-Ray patching) in this environment, asked of
+    dispatch_verify.observability in a process with it."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from dispatch_verify import observability as o; print(o.tracer.powertools is not None)",
+        ],
+        env=lambda_env(function, overrides),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1] == "True"
+
+
+def _setting(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name, value
+
+
 def main(argv: list[str] | None = None) -> int:
     summary = (__doc__ or "").split("\n\n")[0]
+    known = handlers()
     parser = argparse.ArgumentParser(prog="python -m bench.startup", description=summary)
     parser.add_argument("--calls", type=int, default=30, help="warm calls per variant (default 30)")
     parser.add_argument("--cold-runs", type=int, default=5, help="fresh processes per handler (default 5)")
     parser.add_argument(
-        "--handler", action="append", choices=HANDLERS, help="cold-import only this one (repeatable)"
+        "--handler", action="append", choices=sorted(known), help="cold-import only this one (repeatable)"
     )
+    parser.add_argument(
+        "--env",
+        action="append",
+        type=_setting,
+        default=[],
+        metavar="NAME=VALUE",
+        help="set in every function's environment over the template's (a what-if; repeatable)",
+    )
+    parser.add_argument(
+        "--chain-runs", type=int, default=3, help="cold request -> CreateDispatch chains (default 3)"
+    )
+    parser.add_argument("--chain-warm", type=int, default=5, help="warm requests per chain (default 5)")
+    parser.add_argument("--no-chain", action="store_true", help="skip request -> CreateDispatch")
     parser.add_argument("--no-breakdown", action="store_true", help="skip the -X importtime breakdown")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
-    if args.calls < 1 or args.cold_runs < 1:
-        parser.error("--calls and --cold-runs must be at least 1")
-    handlers = tuple(args.handler or HANDLERS)
+    if args.calls < 1 or args.cold_runs < 1 or args.chain_runs < 1 or args.chain_warm < 1:
+        parser.error("--calls, --cold-runs, --chain-runs and --chain-warm must be at least 1")
+    overrides = dict(args.env)
+    chosen = [known[name] for name in (args.handler or known)]
     # The simulator's key pair is `livekit-server --dev`'s, shorter than PyJWT recommends.
     warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
 
-    cold: list[dict[str, Any]] = []
-    for handler in handlers:
-        cold.append(cold_import(handler, args.cold_runs))
-        print(f"  cold import {handler}: median {cold[-1]['median_s']:.3f} s", file=sys.stderr)
-    slowest = max(cold, key=lambda row: row["median_s"])["handler"]
-    breakdown = [] if args.no_breakdown else biggest_imports(slowest)
+    print(f"  cold imports: {len(chosen)} handlers and {BASELINE}, {args.cold_runs} runs", file=sys.stderr)
+    baseline, *cold = cold_imports(chosen, args.cold_runs, overrides)
+    worst = max(cold, key=lambda row: row["ratio"])
+    target_met = worst["ratio"] <= TARGET_RATIO
+    tracing = traced(chosen[0], overrides)
+    breakdown = [] if args.no_breakdown else biggest_imports(known[worst["handler"]], overrides)
+    chain: dict[str, Any] | None = None
+    if not args.no_chain:
+        print(f"  request -> CreateDispatch: {args.chain_runs} cold chains", file=sys.stderr)
+        base = {**cold_path.environment_base(), **overrides}
+        steps, times = cold_path.time_chain(args.chain_runs, args.chain_warm, base)
+        chain = {"runs": args.chain_runs, "warm_requests": args.chain_warm, **cold_path.summary(steps, times)}
     print(f"  warm: {args.calls} calls per variant", file=sys.stderr)
     warm = warm_calls(args.calls, nagle=True) + warm_calls(args.calls, nagle=False)
     ratios = {server: round(ratio(warm, server), 2) for server in SERVERS}
 
+    settings = " ".join(f"{k}={v}" for k, v in overrides.items()) or "none"
     print(
-        f"cold import in a fresh process, median of {args.cold_runs} (PYTHONPATH=functions, Lambda env, "
-        f"Python {sys.version.split()[0]})"
+        f"cold import in a fresh process, median of {args.cold_runs} (PYTHONPATH=functions, the template's "
+        f"environment and Lambda's, Python {sys.version.split()[0]}; tracing {'on' if tracing else 'off'}; "
+        f"--env {settings})"
     )
-    print(f"{'handler':20} {'median s':>9} {'min s':>7} {'max s':>7}")
-    for row in cold:
-        print(f"{row['handler']:20} {row['median_s']:9.3f} {row['min_s']:7.3f} {row['max_s']:7.3f}")
+    print(f"{'module':20} {'median s':>9} {'min s':>7} {'max s':>7} {'x ' + BASELINE:>14}")
+    for row in [baseline, *cold]:
+        print(
+            f"{row['handler']:20} {row['median_s']:9.3f} {row['min_s']:7.3f} {row['max_s']:7.3f} "
+            f"{row['ratio']:14.2f}"
+        )
+    verdict = "met" if target_met else "NOT met"
+    print(
+        f"target: every handler at most {TARGET_RATIO}x {BASELINE} -> {verdict} "
+        f"(worst {worst['handler']} {worst['ratio']:.2f}x)"
+    )
     if breakdown:
-        print(f"biggest imports of {slowest} (-X importtime, cumulative, overlapping):")
+        print(f"biggest imports of {worst['handler']} (-X importtime, cumulative, overlapping):")
         for item in breakdown:
             print(f"  {item['package']:24} {item['cumulative_s']:7.3f} s")
+    if chain is not None:
+        print(
+            f"request -> CreateDispatch: median of {chain['runs']} cold chains, warm: median of "
+            f"{chain['runs'] * chain['warm_requests']} requests (fresh process per function; moto and the "
+            "LiveKit simulator over HTTP on 127.0.0.1)"
+        )
+        print(f"{'state':28} {'function':24} {'import s':>9} {'first s':>8} {'warm s':>7}")
+        for step in chain["steps"]:
+            imported = f"{step['import_s']:9.3f}" if step["cold_start"] else f"{'(warm)':>9}"
+            first = f"{step['first_call_s']:8.3f}" if step["cold_start"] else f"{'':>8}"
+            print(f"{step['state']:28} {step['function']:24} {imported} {first} {step['warm_call_s']:7.3f}")
+        cold_verdict = "met" if chain["cold_starts_target_met"] else "NOT met"
+        print(
+            f"cold: {chain['cold_s']:.3f} s with {chain['cold_starts']} cold starts before CreateDispatch "
+            f"(target <= {chain['cold_starts_target']}: {cold_verdict}); warm: {chain['warm_s']:.3f} s"
+        )
     print(f"warm per-call overhead: ListParticipants, simulator on 127.0.0.1, {args.calls} calls per variant")
     print(f"{'simulator':12} {'variant':20} {'median ms':>10} {'p95 ms':>8} {'first ms':>9}")
     for row in warm:
@@ -272,9 +350,14 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "python": sys.version.split()[0],
+        "env_overrides": overrides,
+        "tracing": tracing,
         "cold_runs": args.cold_runs,
+        "baseline": baseline,
         "cold": cold,
-        "biggest_imports": {"handler": slowest, "packages": breakdown} if breakdown else None,
+        "target": {"ratio": TARGET_RATIO, "met": target_met, "worst": worst["handler"]},
+        "biggest_imports": {"handler": worst["handler"], "packages": breakdown} if breakdown else None,
+        "request_to_create_dispatch": chain,
         "warm_call": "ListParticipants",
         "warm_calls": args.calls,
         "warm": warm,

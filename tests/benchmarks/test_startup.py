@@ -10,23 +10,37 @@ import pytest
 from bench import startup
 
 
-def test_a_small_run_measures_cold_imports_and_warm_calls(
+def test_a_small_run_measures_cold_imports_the_chain_and_warm_calls(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given one handler, one fresh process and three warm calls per variant
+    # Given one handler, one fresh process, one cold chain with one warm request, three warm calls
     out = tmp_path / "startup.json"
 
     # When the benchmark runs them
     argv = ["--handler", "check_participants", "--cold-runs", "1", "--calls", "3", "--json", str(out)]
-    assert startup.main(argv) == 0
+    assert startup.main([*argv, "--chain-runs", "1", "--chain-warm", "1"]) == 0
 
-    # Then the handler's import was measured, with its biggest imports
+    # Then the handler's import and livekit.api's were measured, the ratio from those figures
     report = json.loads(out.read_text())
+    baseline = report["baseline"]
     (cold,) = report["cold"]
-    assert (cold["handler"], cold["runs"]) == ("check_participants", 1)
+    assert (cold["handler"], cold["runs"], baseline["handler"]) == ("check_participants", 1, "livekit.api")
     assert 0 < cold["min_s"] <= cold["median_s"] <= cold["max_s"]
+    assert abs(cold["ratio"] - cold["median_s"] / baseline["median_s"]) < 0.01  # medians rounded to 0.1 ms
+    # And the target's verdict follows the measured ratio
+    assert report["target"] == {"ratio": 1.5, "met": cold["ratio"] <= 1.5, "worst": "check_participants"}
     packages = report["biggest_imports"]["packages"]
     assert packages and all(item["cumulative_s"] > 0 for item in packages)
+    # And the chain ran from the API to "Dispatch agent", every function timed
+    chain = report["request_to_create_dispatch"]
+    steps = chain["steps"]
+    assert steps[0]["function"] == "DispatchApiFunction" and steps[-1]["state"] == "Dispatch agent"
+    assert chain["cold_starts"] == len({step["function"] for step in steps})
+    for step in steps:
+        assert step["warm_call_s"] > 0
+        if step["cold_start"]:
+            assert step["import_s"] > 0 and step["first_call_s"] > 0
+    assert chain["cold_s"] > chain["warm_s"] > 0
     # And every warm variant against both simulator settings has positive per-call figures
     rows = {(row["server"], row["variant"]): row for row in report["warm"]}
     assert set(rows) == {(server, variant) for server in startup.SERVERS for variant in startup.WARM_VARIANTS}
@@ -38,11 +52,32 @@ def test_a_small_run_measures_cold_imports_and_warm_calls(
     # And the table printed is those figures
     table = capsys.readouterr().out
     assert f"{'check_participants':20} {cold['median_s']:9.3f}" in table
+    assert f"{cold['ratio']:14.2f}" in table
+    assert f"cold: {chain['cold_s']:.3f} s with {chain['cold_starts']} cold starts" in table
     for (server, variant), row in rows.items():
         assert f"{server:12} {variant:20} {row['median_ms']:10.2f} {row['p95_ms']:8.2f}" in table
 
 
-@pytest.mark.parametrize("argv", [["--calls", "0"], ["--cold-runs", "0"], ["--handler", "nope"]])
+def test_an_environment_override_reaches_the_measured_processes() -> None:
+    # Given the template's environment with tracing disabled over it
+    function = startup.handlers()["check_participants"]
+
+    # When / Then: the handlers' tracer follows it (and without it, a deployed function traces as
+    # the template says)
+    assert startup.traced(function, {"POWERTOOLS_TRACE_DISABLED": "true"}) is False
+    assert startup.traced(function, {"POWERTOOLS_TRACE_DISABLED": "false"}) is True
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--calls", "0"],
+        ["--cold-runs", "0"],
+        ["--chain-runs", "0"],
+        ["--handler", "nope"],
+        ["--env", "NOVALUE"],
+    ],
+)
 def test_bad_arguments_are_a_usage_error(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         startup.main(argv)

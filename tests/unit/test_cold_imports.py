@@ -1,0 +1,126 @@
+"""A cold start pays only for what it uses: no X-Ray where tracing is off, no boto3 until a call.
+
+Each spec imports in a fresh interpreter (this one has long imported everything) with a deployed
+function's environment: ``LAMBDA_TASK_ROOT`` set, which is how Powertools knows it runs in Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import stack_view
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("aws_xray_sdk", "boto3", "botocore.exceptions", "botocore.session")
+# Handlers that still import a heavy module at module level: the handler's own change, not this one's.
+KNOWN_HEAVY = {"api": "handlers/api.py imports botocore.exceptions at module level"}
+
+
+def imported_after(code: str, **env: str) -> list[str]:
+    """The HEAVY modules in sys.modules after running ``code`` in a fresh Lambda-like interpreter."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    environment.update({"PYTHONPATH": str(ROOT / "functions"), "LAMBDA_TASK_ROOT": "/var/task"})
+    environment.update({"AWS_REGION": "us-east-1", **env})
+    environment = {k: v for k, v in environment.items() if v}  # "": unset
+    script = f"import json, sys\n{code}\nprint(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=environment, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    found: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+def test_with_tracing_disabled_the_observability_module_imports_no_x_ray() -> None:
+    # Given a deployed function with POWERTOOLS_TRACE_DISABLED=true
+    # When the handlers' shared Logger/Tracer/Metrics module is imported
+    found = imported_after(
+        "from dispatch_verify import observability\nassert observability.tracer.powertools is None",
+        POWERTOOLS_TRACE_DISABLED="true",
+    )
+
+    # Then nothing of the X-Ray SDK was imported
+    assert "aws_xray_sdk" not in found
+
+
+def test_outside_lambda_the_observability_module_imports_no_x_ray() -> None:
+    # Given no LAMBDA_TASK_ROOT (a test, a local engine): Powertools' rule says tracing is off
+    found = imported_after(
+        "from dispatch_verify import observability\nassert observability.tracer.powertools is None",
+        LAMBDA_TASK_ROOT="",
+    )
+
+    # Then importing the module imports no X-Ray either
+    assert "aws_xray_sdk" not in found
+
+
+def test_with_tracing_on_the_handlers_are_traced_by_powertools() -> None:
+    # Given a deployed function where Powertools traces (no POWERTOOLS_TRACE_DISABLED)
+    # When the module is imported
+    found = imported_after(
+        "from aws_lambda_powertools import Tracer\nfrom dispatch_verify import observability\n"
+        "assert isinstance(observability.tracer.powertools, Tracer)"
+    )
+
+    # Then the tracer is Powertools' own, with the X-Ray SDK behind it
+    assert "aws_xray_sdk" in found
+
+
+def test_an_untraced_handler_is_the_function_itself() -> None:
+    # Given the tracer where tracing is off
+    from dispatch_verify.observability import Tracing
+
+    def handler(event: dict[str, object], context: object) -> dict[str, object]:
+        return event
+
+    # When a handler is decorated, Then it is returned unchanged
+    assert Tracing(None).capture_lambda_handler(handler) is handler
+
+
+def test_importing_the_aws_adapters_and_config_imports_no_boto3() -> None:
+    # Given every AWS adapter and the configuration module
+    modules = ["clients", "executions", "ledger", "outcome_events", "waits", "webhook_events"]
+    code = "\n".join(f"import dispatch_verify.adapters.aws.{m}" for m in modules)
+
+    # When they are imported
+    found = imported_after(code + "\nimport dispatch_verify.config", POWERTOOLS_TRACE_DISABLED="true")
+
+    # Then neither boto3 nor botocore's sessions or exceptions came with them
+    assert found == []
+
+
+def test_the_first_client_imports_boto3() -> None:
+    # Given the adapters imported without boto3
+    # When the first client is asked for
+    found = imported_after(
+        "from dispatch_verify.adapters.aws import clients\nclients.client('dynamodb')",
+        POWERTOOLS_TRACE_DISABLED="true",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+    )
+
+    # Then boto3 is imported then, by the call
+    assert {"boto3", "botocore.session"} <= set(found)
+
+
+@pytest.mark.parametrize(
+    "handler",
+    [
+        pytest.param(f.short, marks=pytest.mark.xfail(strict=True, reason=KNOWN_HEAVY[f.short]))
+        if f.short in KNOWN_HEAVY
+        else f.short
+        for f in stack_view.functions(stack_view.load_template())
+    ],
+)
+def test_a_handler_imported_with_tracing_disabled_imports_no_x_ray_and_no_boto3(handler: str) -> None:
+    # Given a function of the template, deployed with tracing disabled
+    # When its handler module is imported (its cold start)
+    found = imported_after(f"import dispatch_verify.handlers.{handler}", POWERTOOLS_TRACE_DISABLED="true")
+
+    # Then neither X-Ray nor boto3 (nor botocore's sessions or exceptions) was imported
+    assert found == []
