@@ -123,15 +123,15 @@ def describe(
 
 
 def _caught(name: str, state: dict[str, Any]) -> dict[str, Any] | None:
-    """The error a Catch recorded for this step: at $ for "Prepare request", at $.error for the others."""
-    if name == "Prepare request" and "Error" in state and "request" not in state:
+    """The error a Catch recorded for this step: at $ for "Dispatch agent", at $.error for the others."""
+    if name == "Dispatch agent" and "Error" in state and "request" not in state:
         return state
     error = state.get("error")
     return error if isinstance(error, dict) and name in _CATCH_TO_ERROR else None
 
 
 # The steps whose Catch records their error at $.error and goes on to escalate.
-_CATCH_TO_ERROR = {"Ensure room", "Dispatch agent", "Check participants", "Re-dispatch agent", "Dial callee"}
+_CATCH_TO_ERROR = {"Check participants", "Re-dispatch agent", "Dial callee"}
 
 
 def _describe_exit(name: str, state: dict[str, Any], elapsed: str) -> str | None:
@@ -142,17 +142,21 @@ def _describe_exit(name: str, state: dict[str, Any], elapsed: str) -> str | None
     if caught is not None:
         what = error_text(caught.get("Error"), caught.get("Cause"))
         return f"{elapsed} {name} did not complete: {what} → escalate"
-    if name == "Prepare request":
+    if name == "Dispatch agent" and attempts:
         who = f"agent {request.get('agent_name')!r} → room {request.get('room')!r}"
-        return f"{elapsed} request {request.get('request_id')}: {who}"
-    if name == "Ensure room":
         if request.get("options", {}).get("create_room", True):
-            return f"{elapsed} room {request.get('room')!r} ensured"
-        return f"{elapsed} room creation skipped (create_room=false)"
-    if name in ("Dispatch agent", "Re-dispatch agent") and attempts:
+            room = f"room {request.get('room')!r} ensured"
+        else:
+            room = "room creation skipped (create_room=false)"
+        dispatched = f"dispatch created: {attempts[-1].get('dispatch_id')} (attempt 1)"
+        return (
+            f"{elapsed} request {request.get('request_id')}: {who}\n{elapsed} {room}\n{elapsed} {dispatched}"
+        )
+    if name == "Re-dispatch agent" and attempts:
         latest = attempts[-1]
-        if name == "Re-dispatch agent" and check.get("next") == "verified":
-            return f"{elapsed} agent found while re-dispatching: no new dispatch needed"
+        if check.get("next") == "verified":
+            found = f"{elapsed} agent found while re-dispatching: no new dispatch needed"
+            return _with_outcome(found, state, elapsed)
         verb = (
             "dispatch created"
             if len(attempts) == 1
@@ -165,6 +169,10 @@ def _describe_exit(name: str, state: dict[str, Any], elapsed: str) -> str | None
             return (
                 f"{elapsed} participant_joined webhook for {wake.get('agent_identity')}: wait resumed at once"
             )
+        if wake.get("by") == "look" and wake.get("dispatch_over"):
+            return (
+                f"{elapsed} the dispatch is already over ({wake.get('dispatch_over')}): wait resumed at once"
+            )
         if wake.get("by") == "look":
             return f"{elapsed} {wake.get('agent_identity')} was already in the room: wait resumed at once"
         return None
@@ -175,7 +183,9 @@ def _describe_exit(name: str, state: dict[str, Any], elapsed: str) -> str | None
         )
         line = f"{elapsed} look: participants {seen or 'none'}"
         if check.get("next") == "verified":  # the agent is in: its job's state is beside the point
-            return f"{line}\n{elapsed} agent joined: {check.get('agent_identity')}"
+            return _with_outcome(
+                f"{line}\n{elapsed} agent joined: {check.get('agent_identity')}", state, elapsed
+            )
         line = f"{line}; {job_state(state)}"
         if check.get("next") in ("redispatch", "escalate"):
             return f"{line} → {check.get('next')} ({check.get('cause')})"
@@ -195,21 +205,31 @@ def _describe_exit(name: str, state: dict[str, Any], elapsed: str) -> str | None
         if not bundle:
             failure = state.get("escalation_error") or {}
             return f"{elapsed} escalation NOT built: {failure.get('Error')} (the outcome is still recorded)"
-        return f"{elapsed} escalated: cause {bundle.get('cause')} (evidence gathered)"
+        return _with_outcome(
+            f"{elapsed} escalated: cause {bundle.get('cause')} (evidence gathered)", state, elapsed
+        )
     if name == "Page on-call":
         failed = state.get("page_error")
         if failed:
             return f"{elapsed} on-call NOT paged: {failed.get('Error')} (the outcome is still recorded)"
         return f"{elapsed} on-call paged (SNS)"
-    if name == "Announce outcome":
+    if name in ("Announce outcome", "Announce agent verified"):
         failed = state.get("announce_error")
         detail_type = (state.get("announcement") or {}).get("detail_type")
+        if name == "Announce agent verified":  # its output is the outcome alone (OutputPath)
+            detail_type = detail_type or "AgentDispatchVerified"
         if failed:
             return f"{elapsed} {detail_type} NOT announced: {failed.get('Error')} (the outcome stands)"
         return f"{elapsed} {detail_type} announced on the event bus" if detail_type else None
     if name == "Record outcome":
         return _describe_outcome(state, elapsed)
     return None
+
+
+def _with_outcome(line: str, state: dict[str, Any], elapsed: str) -> str:
+    """A deciding step's line, then the outcome it recorded (if it did)."""
+    outcome = _describe_outcome(state, elapsed)
+    return f"{line}\n{outcome}" if outcome else line
 
 
 def _describe_outcome(state: dict[str, Any], elapsed: str) -> str | None:

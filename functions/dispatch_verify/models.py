@@ -33,7 +33,7 @@ NAME_PATTERN = (
 _NAME_SCHEMA: JsonDict = {"pattern": NAME_PATTERN}
 # A request id is an execution name, which Step Functions refuses unless it is 1 to 80 characters
 # without whitespace, brackets < > { } [ ], wildcards ? *, the characters " # % \ ^ | ~ ` $ & , ; : /
-# and control characters (U+0000-001F, U+007F-009F). The API, the CLI and "Prepare request" judge it so.
+# and control characters (U+0000-001F, U+007F-009F). The API, the CLI and "Dispatch agent" judge it so.
 MAX_EXECUTION_NAME = 80
 EXECUTION_NAME_RULE = (
     f"1 to {MAX_EXECUTION_NAME} characters, as Step Functions names an execution: no whitespace, "
@@ -184,7 +184,7 @@ class DispatchRequest(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _room_unless_heartbeat(cls, data: Any) -> Any:
-        # A heartbeat may leave its room out: "Prepare request" names it heartbeat-<execution name>.
+        # A heartbeat may leave its room out: "Dispatch agent" names it heartbeat-<execution name>.
         if isinstance(data, dict) and data.get("room") is None and data.get("kind") != "heartbeat":
             raise ValueError('room is required (only a heartbeat, kind "heartbeat", may leave it out)')
         return data
@@ -399,7 +399,7 @@ class Announcement(_Strict):
 class StepEvent(BaseModel):
     """The Payload of every Lambda task: the state document and ``$$.Execution.Name``.
 
-    ``state`` stays untyped here: it is the raw workflow input for "Prepare request" (and for an
+    ``state`` stays untyped here: it is the raw workflow input for "Dispatch agent" (and for an
     escalation that follows its failure), a ``WorkflowState`` for every other step.
     """
 
@@ -411,7 +411,7 @@ class StepEvent(BaseModel):
 class WorkflowState(_Strict):
     """The document every step receives and returns."""
 
-    request: DispatchRequest  # request_id always set after "Prepare request"
+    request: DispatchRequest  # request_id always set after "Dispatch agent"
     started_at: str
     attempts: list[Attempt] = Field(default_factory=list)
     livekit_host: str | None = None  # set by "Dispatch agent": the host of the LiveKit URL

@@ -72,7 +72,7 @@ def test_a_wrong_secret_says_which_step_failed_what_livekit_said_and_what_to_che
     # LiveKit's status; the end names the credentials to check; the outcome has the model's fields
     assert done.returncode == 2, done.stderr
     assert "room 'cli-auth' ensured" not in done.stderr
-    assert "Ensure room did not complete: LiveKitPermanentError: auth" in done.stderr
+    assert "Dispatch agent did not complete: LiveKitPermanentError: auth" in done.stderr
     assert "HTTP 401" in done.stderr
     assert "LIVEKIT_API_KEY" in done.stderr and "LIVEKIT_API_SECRET" in done.stderr
     outcome = json.loads(done.stdout.strip().splitlines()[-1])

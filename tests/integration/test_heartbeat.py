@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from dispatch_verify.handlers import record_outcome as record_outcome_handler
+from dispatch_verify import recording
 from livekit.protocol.agent import JobStatus
 
 from dispatch_verify_cli import progress
@@ -177,13 +177,13 @@ def test_invalid_heartbeat_is_escalated_and_recorded_and_ends_cleanly(
 def test_heartbeat_room_is_closed_even_when_its_outcome_cannot_be_recorded(
     sim: LiveKitSimulator, engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a warm agent, and "Record outcome" failing (a bug, or its write failing)
+    # Given a warm agent, and recording its outcome failing wherever it is recorded (a bug)
     sim.set_agent("fast-agent", "warm")
 
     def broken(state: object) -> object:
         raise RuntimeError("record failed")
 
-    monkeypatch.setattr(record_outcome_handler, "record_outcome", broken)
+    monkeypatch.setattr(recording, "record_outcome", broken)
 
     # When a heartbeat runs
     result = engine.run(heartbeat("fast-agent"), name="hb-unrecorded")

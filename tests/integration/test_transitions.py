@@ -1,10 +1,11 @@
 """What a verified dispatch costs: Step Functions Standard bills every state entered (issue 6).
 
-With LiveKit webhooks the wait for a cold-starting agent is a first look after the poll interval
-(a job LiveKit refuses at once sends no webhook: issue 13) and one "Await agent" ended by the agent's
-participant_joined, however long the agent sleeps (up to the webhook backstop); without them the
-workflow polls at the poll interval. Either way no wait runs past the join deadline. Real ASL, real
-handlers, the simulator on virtual time.
+With LiveKit webhooks the wait for a cold-starting agent is one "Await agent" ended by the agent's
+participant_joined, however long the agent sleeps (up to the webhook backstop; a job LiveKit refuses
+at once, which sends no webhook, is seen by the look "Await agent" makes right after recording its
+wait: issue 13); the deciding step records the outcome and the announcement ends the execution (issue
+14: 5 states). Without webhooks the workflow polls at the poll interval. Either way no wait runs past
+the join deadline. Real ASL, real handlers, the simulator on virtual time.
 """
 
 from __future__ import annotations
@@ -19,22 +20,16 @@ from livekit_sim import LiveKitSimulator
 from local_engine import ExecutionResult, LocalApi, LocalEngine
 from tests.integration.conftest import escalation_of, request
 
-# A warm agent: its join webhook ends the first wait.
+# A warm agent or a cold start alike: the join webhook ends the first wait.
 VERIFIED_WITH_WEBHOOKS = [
-    "Prepare request",
-    "Ensure room",
     "Dispatch agent",
     "Await agent",
     "Check participants",
     "Agent joined?",
-    "Record outcome",
-    "Announce outcome",
-    "Outcome?",
-    "Agent verified",
+    "Announce agent verified",
 ]
-# The first look after a dispatch (poll_interval_s): what a cold start costs on top, once per attempt.
-FIRST_LOOK = ["Await agent", "Check participants", "Agent joined?"]
-COLD_START_WITH_WEBHOOKS = [*VERIFIED_WITH_WEBHOOKS[:3], *FIRST_LOOK, *VERIFIED_WITH_WEBHOOKS[3:]]
+# A poll cycle (no webhooks): what each look that finds nobody costs.
+POLL_CYCLE = ["Await agent", "Check participants", "Agent joined?"]
 
 
 @pytest.fixture
@@ -61,7 +56,7 @@ def waits_s(result: ExecutionResult) -> list[int]:
     return found
 
 
-def test_with_webhooks_a_10_s_and_a_20_s_cold_start_enter_the_same_thirteen_states(
+def test_with_webhooks_a_10_s_and_a_20_s_cold_start_enter_the_same_five_states(
     webhooks: LiveKitSimulator, engine: LocalEngine
 ) -> None:
     # Given agents asleep for 10 s and for 20 s, webhooks delivered, the default options
@@ -73,18 +68,17 @@ def test_with_webhooks_a_10_s_and_a_20_s_cold_start_enter_the_same_thirteen_stat
         # When each dispatch is verified
         result = engine.run(request(f"room-cold-{cold_start_s}", agent))
 
-        # Then it is verified on the first dispatch: a first look after the poll interval (a job
-        # refused at once would be seen there), then one wait ended by the join webhook
+        # Then it is verified on the first dispatch: one wait ended by the join webhook
         assert result.status == "SUCCEEDED", result.cause
         assert result.output is not None and result.output["attempts"] == 1
+        assert result.output["status"] == "verified" and result.output["agent_identity"]
         assert cold_start_s <= result.output["join_latency_s"] < cold_start_s + 1
-        assert result.states_entered() == COLD_START_WITH_WEBHOOKS
-        assert waits_s(result) == [3, 30]  # the backstop: a lost webhook is still caught by a look
+        assert result.states_entered() == VERIFIED_WITH_WEBHOOKS
+        assert waits_s(result) == [30]  # the backstop: a lost webhook is still caught by a look
         counts[cold_start_s] = result.state_transitions()
 
-    # And the cost does not depend on how long the agent slept (issue 6: equal; issue 13's first look
-    # adds its 3 states to the 10 of a warm agent)
-    assert counts[10] == counts[20] == len(COLD_START_WITH_WEBHOOKS) == 13
+    # And the cost does not depend on how long the agent slept (issues 6 and 14: equal, at most 6)
+    assert counts[10] == counts[20] == len(VERIFIED_WITH_WEBHOOKS) == 5
 
 
 def test_with_webhooks_a_warm_agent_is_verified_on_the_shortest_path(
@@ -96,10 +90,10 @@ def test_with_webhooks_a_warm_agent_is_verified_on_the_shortest_path(
     # When its dispatch is verified
     result = engine.run(request("room-warm", "agent-warm"))
 
-    # Then the join webhook ended the first wait: 10 states, no second look
+    # Then the join webhook (or the look after recording the wait) ended the first wait: 5 states
     assert result.status == "SUCCEEDED", result.cause
     assert result.states_entered() == VERIFIED_WITH_WEBHOOKS
-    assert waits_s(result) == [3]
+    assert waits_s(result) == [30]
 
 
 def test_with_webhooks_a_call_adds_only_the_dial(webhooks: LiveKitSimulator, engine: LocalEngine) -> None:
@@ -113,13 +107,18 @@ def test_with_webhooks_a_call_adds_only_the_dial(webhooks: LiveKitSimulator, eng
     # When the dispatch is verified and the callee dialled
     result = engine.run(payload)
 
-    # Then the path is the verified one with "Dial callee" after "Agent joined?"
+    # Then the path is the verified one to "Agent joined?", then the dial, its record and announcement
     assert result.status == "SUCCEEDED", result.cause
     assert result.output is not None and result.output["status"] == "verified"
     assert result.output["sip"]["answered"] is True
-    expected = list(COLD_START_WITH_WEBHOOKS)
-    expected.insert(expected.index("Record outcome"), "Dial callee")
-    assert result.states_entered() == expected
+    assert result.states_entered() == [
+        *VERIFIED_WITH_WEBHOOKS[:4],
+        "Dial callee",
+        "Record outcome",
+        "Announce outcome",
+        "Outcome?",
+        "Agent verified",
+    ]
 
 
 def test_with_webhooks_expected_but_none_coming_no_wait_outlasts_the_join_deadline(
@@ -132,10 +131,10 @@ def test_with_webhooks_expected_but_none_coming_no_wait_outlasts_the_join_deadli
     # When one attempt of 45 s is awaited
     result = engine.run(request("room-ghost", "ghost-agent", max_attempts=1))
 
-    # Then the first look comes after the poll interval, the backstop look 30 s later, the last wait
-    # is cut to the 12 s left, and the escalation comes at the deadline, not a backstop later
+    # Then the first look comes after the backstop, the last wait is cut to the 15 s left, and the
+    # escalation comes at the deadline, not a backstop later
     assert escalation_of(result)["cause"] == "not_joined"
-    assert waits_s(result) == [3, 30, 12]
+    assert waits_s(result) == [30, 15]
     assert 45 <= clock.now() - started < 46
 
 
@@ -156,7 +155,7 @@ def test_without_webhooks_the_workflow_polls_at_the_poll_interval(
     assert waits_s(result) == [3, 3, 3, 3]
     assert 10 <= result.output["join_latency_s"] < 11
     assert result.states_entered().count("Check participants") == 4
-    assert result.state_transitions() == len(VERIFIED_WITH_WEBHOOKS) + 3 * 3
+    assert result.state_transitions() == len(VERIFIED_WITH_WEBHOOKS) + 3 * len(POLL_CYCLE)
 
 
 @pytest.mark.parametrize("livekit_webhooks", ["Disabled"])

@@ -22,26 +22,25 @@ SECRET = "secretsmanager:GetSecretValue"
 LEDGER_UPDATE = "dynamodb:UpdateItem"
 
 ACTIONS_USED: dict[str, set[str]] = {
-    # handlers/prepare_request.py -> logic/request.py: validation only, no AWS call.
-    "PrepareRequestFunction": set(),
-    # handlers/ensure_room.py: livekit.connect(config.livekit_credentials()).
-    "EnsureRoomFunction": {SECRET},
-    # handlers/dispatch_agent.py: the secret (livekit.connect), then ledger.record_progress (UpdateItem).
+    # handlers/dispatch_agent.py: logic/request.py's validation (no AWS call), the secret
+    # (livekit.connect: CreateRoom, CreateDispatch), then ledger.record_progress (UpdateItem).
     "DispatchAgentFunction": {SECRET, LEDGER_UPDATE},
     # handlers/await_agent.py: the secret (livekit.connect); logic/await_agent.py: WaitTokens.record
     # (waits.py, Table.put_item on WaitTokenTable) and, when the agent is already there, waits.resume
     # (send_task_success on this stack's state machine).
     "AwaitAgentFunction": {SECRET, "dynamodb:PutItem", "states:SendTaskSuccess"},
-    # handlers/check_participants.py: the secret (livekit.connect), then ledger.record_progress.
+    # handlers/check_participants.py: the secret (livekit.connect), then ledger.record_progress, or
+    # (verified) recording.conclude -> ledger.record_outcome (UpdateItem).
     "CheckParticipantsFunction": {SECRET, LEDGER_UPDATE},
     # handlers/redispatch_agent.py: the secret (livekit.connect), then ledger.record_progress.
     "RedispatchAgentFunction": {SECRET, LEDGER_UPDATE},
     # handlers/dial_callee.py: livekit.connect(config.livekit_credentials()), and ledger.dial_allowed
     # -> Ledger.claim_dial (the conditional UpdateItem that refuses to dial a cancelled request).
     "DialCalleeFunction": {SECRET, LEDGER_UPDATE},
-    # handlers/escalate.py -> logic/escalation.py: builds the bundle and the page, no AWS call (the
-    # state machine's "Page on-call" and "Announce outcome" publish them: STATE_MACHINE_ACTIONS).
-    "EscalateFunction": set(),
+    # handlers/escalate.py -> logic/escalation.py: builds the bundle and the page (the state machine's
+    # "Page on-call" and "Announce outcome" publish them: STATE_MACHINE_ACTIONS), then
+    # recording.conclude -> ledger.record_outcome (UpdateItem); metrics are EMF log lines.
+    "EscalateFunction": {LEDGER_UPDATE},
     # handlers/record_outcome.py: ledger.record_outcome (UpdateItem); metrics are EMF log lines.
     "RecordOutcomeFunction": {LEDGER_UPDATE},
     # handlers/close_room.py: livekit.connect(config.livekit_credentials()).

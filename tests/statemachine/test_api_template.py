@@ -293,6 +293,7 @@ def test_only_the_steps_that_record_progress_may_write_the_ledger(template: dict
         "DispatchAgentFunction": {"dynamodb:UpdateItem"},
         "CheckParticipantsFunction": {"dynamodb:UpdateItem"},
         "RedispatchAgentFunction": {"dynamodb:UpdateItem"},
+        "EscalateFunction": {"dynamodb:UpdateItem"},  # records the escalation's outcome
         "RecordOutcomeFunction": {"dynamodb:UpdateItem"},
     }
     assert template["Globals"]["Function"]["Environment"]["Variables"]["LEDGER_TABLE_NAME"] == LEDGER

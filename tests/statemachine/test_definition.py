@@ -14,11 +14,12 @@ States = dict[str, dict[str, Any]]
 TERMINAL_TYPES = {"Succeed", "Fail"}
 
 
-def reachable(states: States, start: str, avoiding: str | None = None) -> set[str]:
+def reachable(states: States, start: str, avoiding: str | tuple[str, ...] = ()) -> set[str]:
+    avoid = {avoiding} if isinstance(avoiding, str) else set(avoiding)
     seen, todo = set(), [start]
     while todo:
         name = todo.pop()
-        if name in seen or name == avoiding:
+        if name in seen or name in avoid:
             continue
         seen.add(name)
         todo.extend(transitions(states[name]))
@@ -63,18 +64,38 @@ def test_executions_end_only_in_succeed_or_fail_states(states: States) -> None:
     # When the states that end an execution are listed
     ending = {name for name, state in states.items() if state.get("End") or state["Type"] in TERMINAL_TYPES}
 
-    # Then every one is a Succeed or a Fail state: no task ends the execution with an unclassified output
-    assert {states[name]["Type"] for name in ending} <= TERMINAL_TYPES
-    assert not any(state.get("End") for state in states.values())
+    # Then every one is a Succeed or a Fail state, or a task whose output is the outcome as "Agent
+    # verified" returns it (the verified announcement): no execution ends with an unclassified output
+    tasks = {name for name in ending if states[name]["Type"] not in TERMINAL_TYPES}
+    assert tasks == {"Announce agent verified"}
+    assert (
+        states["Announce agent verified"]["OutputPath"]
+        == states["Agent verified"]["OutputPath"]
+        == "$.outcome"
+    )
+    assert {c["Next"] for c in states["Announce agent verified"]["Catch"]} == {"Agent verified"}
 
 
-def test_every_end_is_reached_only_through_record_outcome(asl: dict[str, Any], states: States) -> None:
-    # Given the definition without "Record outcome"
+RECORDING_STEPS = ("Record outcome", "Check participants", "Re-dispatch agent", "Escalate")
+
+
+def test_every_end_is_reached_only_through_a_step_that_records_the_outcome(
+    asl: dict[str, Any], states: States
+) -> None:
+    # Given the definition without the steps that record an outcome (recording.conclude)
     # When the states reachable from StartAt are collected
-    seen = reachable(states, asl["StartAt"], avoiding="Record outcome")
+    seen = reachable(states, asl["StartAt"], avoiding=RECORDING_STEPS)
 
-    # Then no Succeed or Fail state is among them: every execution has its outcome recorded first
-    assert {name for name in seen if states[name]["Type"] in TERMINAL_TYPES} == set()
+    # Then no Succeed or Fail state, nor the verified announcement, is among them
+    ends = {name for name in seen if states[name]["Type"] in TERMINAL_TYPES or states[name].get("End")}
+    assert ends == set()
+    # And of the deciding steps' decisions, only one with its outcome recorded is announced directly;
+    # a verified decision without one goes through "Record outcome"
+    for rule in states["Agent joined?"]["Choices"]:
+        if rule["Next"] in ("Announce agent verified", "Announce outcome"):
+            assert {"Variable": "$.outcome.status", "IsPresent": True} in rule["And"], rule
+    verified_rules = [r for r in states["Agent joined?"]["Choices"] if r.get("StringEquals") == "verified"]
+    assert [r["Next"] for r in verified_rules] == ["Record outcome"]
 
 
 def test_agent_joined_routes_every_decision_a_check_can_take(states: States) -> None:
@@ -83,7 +104,8 @@ def test_agent_joined_routes_every_decision_a_check_can_take(states: States) -> 
 
     # When "Agent joined?" routes them
     choice = states["Agent joined?"]
-    gate, *simple = choice["Choices"]
+    gate, *compound = [rule for rule in choice["Choices"] if "And" in rule]
+    simple = [rule for rule in choice["Choices"] if "And" not in rule]
     routes = choice_routes({"Choices": simple})
 
     # Then it routes on check.next, each decision goes where the workflow says, anything else escalates
@@ -96,9 +118,16 @@ def test_agent_joined_routes_every_decision_a_check_can_take(states: States) -> 
         "escalate": "Escalate",
     }
     assert choice["Default"] == "Escalate"
-    # And only its first rule, the telephony gate, is compound: a verified agent with a call requested
-    assert gate["Next"] == "Dial callee"
+    # And its first rule is the telephony gate: a verified agent with a call requested
+    assert choice["Choices"][0] is gate and gate["Next"] == "Dial callee"
     assert {"Variable": "$.check.next", "StringEquals": "verified"} in gate["And"]
+    # And the other compound rules send a verified outcome the deciding step recorded to its
+    # announcement (a request's straight to the end), before the plain "verified" rule
+    assert [r["Next"] for r in compound] == ["Announce agent verified", "Announce outcome"]
+    for rule in compound:
+        assert {"Variable": "$.check.next", "StringEquals": "verified"} in rule["And"]
+        assert choice["Choices"].index(rule) < choice["Choices"].index(simple[0])
+    assert {"Variable": "$.request.kind", "StringEquals": "request"} in compound[0]["And"]
 
 
 def test_both_steps_that_decide_next_are_followed_by_agent_joined(states: States) -> None:
@@ -130,11 +159,13 @@ def test_both_waits_last_the_seconds_the_steps_before_them_computed(states: Stat
         name for name, state in states.items() if {"Await agent", "Wait for agent"} & set(transitions(state))
     }
     assert leading == {"Dispatch agent", "Agent joined?", "Await agent"}
-    assert states["Agent joined?"]["Choices"][2] == {
+    assert {
         "Variable": "$.check.next",
         "StringEquals": "wait",
         "Next": "Await agent",
-    }  # check.next "wait" is written by Check participants and Re-dispatch agent, with wait_s
+    } in states["Agent joined?"][
+        "Choices"
+    ]  # check.next "wait" is written by Check participants and Re-dispatch agent, with wait_s
 
 
 def test_verified_outcome_succeeds_with_the_outcome_and_any_other_fails_with_the_summary(
@@ -176,13 +207,13 @@ def test_lambda_tasks_hand_over_the_whole_state_and_take_back_the_new_one(
     assert set(StepEvent.model_fields) == {"state", "execution_name", "task_token"}
 
     # When each Lambda task is read
-    # Then it sends the state (the raw request, for "Prepare request") and the execution name,
+    # Then it sends the state (the raw request, for "Dispatch agent") and the execution name,
     # keeps only the handler's result, and has a timeout
     assert len(lambda_tasks) == len(EXPECTED_FUNCTIONS)
     for name, task in lambda_tasks.items():
         if name == AWAIT_STATE:
             continue  # see the next spec
-        state = "$"  # for "Prepare request" (StartAt), the raw execution input
+        state = "$"  # for "Dispatch agent" (StartAt), the raw execution input
         assert task["Resource"] == LAMBDA_INVOKE, name
         payload = task["Parameters"]["Payload"]
         assert payload == {"state.$": state, "execution_name.$": "$$.Execution.Name"}, name
@@ -218,8 +249,8 @@ def test_any_input_that_fails_prepare_is_kept_beside_its_error_for_the_escalatio
     # When the first state and its catchers are read
     first = states[asl["StartAt"]]
 
-    # Then the first state is "Prepare request" itself (no state is billed before it), on the raw input
-    assert asl["StartAt"] == "Prepare request" and first["Type"] == "Task"
+    # Then the first state is "Dispatch agent" itself (no state is billed before it), on the raw input
+    assert asl["StartAt"] == "Dispatch agent" and first["Type"] == "Task"
     assert first["Parameters"]["Payload"]["state.$"] == "$"
     # And its catchers keep only the error (ResultPath $ works whatever JSON arrived); "Keep the input"
     # then builds {"request": <execution input>, "error": <error>} (recover_state reads room and agent
@@ -230,7 +261,7 @@ def test_any_input_that_fails_prepare_is_kept_beside_its_error_for_the_escalatio
     assert keep["Parameters"] == {"request.$": "$$.Execution.Input", "error.$": "$"}
     assert keep["Next"] == "Escalate"
     assert [name for name, state in states.items() if "Keep the input" in transitions(state)] == [
-        "Prepare request"
+        "Dispatch agent"
     ]
 
 
@@ -299,7 +330,7 @@ def test_the_callee_is_dialled_only_after_the_agent_is_verified_and_only_when_a_
     gate = choice["Choices"][0]
 
     # Then it dials only for a verified check when request.sip is there; a verified check without a
-    # call records the outcome
+    # call is announced (its outcome recorded by the deciding step) or else recorded
     assert gate == {
         "And": [
             {"Variable": "$.check.next", "StringEquals": "verified"},
@@ -307,7 +338,12 @@ def test_the_callee_is_dialled_only_after_the_agent_is_verified_and_only_when_a_
         ],
         "Next": "Dial callee",
     }
-    assert choice["Choices"][1] == {
+    assert [rule["Next"] for rule in choice["Choices"][1:4]] == [
+        "Announce agent verified",
+        "Announce outcome",
+        "Record outcome",
+    ]
+    assert choice["Choices"][3] == {
         "Variable": "$.check.next",
         "StringEquals": "verified",
         "Next": "Record outcome",
@@ -320,20 +356,16 @@ def test_the_callee_is_dialled_only_after_the_agent_is_verified_and_only_when_a_
     assert states["Dial callee"]["Next"] == "Record outcome"
 
 
-def test_the_verified_path_enters_nine_states_when_the_first_wait_ends_in_the_agent(
+def test_the_verified_path_enters_five_states_when_the_first_wait_ends_in_the_agent(
     asl: dict[str, Any], states: States
 ) -> None:
     # Given what each state does on the path of a request verified on its first look after the wait
     path = [asl["StartAt"]]
     step = {
-        "Prepare request": "Ensure room",
-        "Ensure room": "Dispatch agent",
         "Dispatch agent": "Await agent",
         "Await agent": "Check participants",
         "Check participants": "Agent joined?",
-        "Agent joined?": "Record outcome",  # check.next "verified", no call requested
-        "Record outcome": "Outcome?",
-        "Outcome?": "Agent verified",  # kind "request", outcome "verified"
+        "Agent joined?": "Announce agent verified",  # verified and recorded, no call requested
     }
 
     # When it is followed to its end, through transitions the definition has
@@ -341,6 +373,6 @@ def test_the_verified_path_enters_nine_states_when_the_first_wait_ends_in_the_ag
         assert step[path[-1]] in transitions(states[path[-1]]), path[-1]
         path.append(step[path[-1]])
 
-    # Then it enters 9 states (Standard workflows bill each one), and ends in success
-    assert len(path) == 9
-    assert states[path[-1]]["Type"] == "Succeed"
+    # Then it enters 5 states (Standard workflows bill each one), and its last one ends the execution
+    assert len(path) == 5
+    assert states[path[-1]].get("End") is True

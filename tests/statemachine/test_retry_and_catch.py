@@ -104,9 +104,9 @@ def test_every_step_failure_escalates_with_the_error_recorded(
         catchers = task["Catch"]
 
         # Then every error (retries exhausted or not retryable) goes to "Escalate" with the error at $.error
-        # ("Prepare request" on any JSON: through "Keep the input", which puts the error there)
+        # ("Dispatch agent" on any JSON: through "Keep the input", which puts the error there)
         assert catchers[-1]["ErrorEquals"] == ["States.ALL"], name
-        if name == "Prepare request":
+        if name == "Dispatch agent":
             assert {(c["Next"], c["ResultPath"]) for c in catchers} == {("Keep the input", "$")}
             keep = states["Keep the input"]
             assert (keep["Parameters"]["error.$"], keep["Next"]) == ("$", "Escalate")
@@ -121,12 +121,12 @@ def test_caught_errors_land_where_the_state_document_expects_them(
     lambda_tasks: Tasks, states: dict[str, dict[str, Any]]
 ) -> None:
     # Given the state document's fields
-    # When the ResultPath of every catcher up to the recorded outcome is read ("Prepare request"'s
+    # When the ResultPath of every catcher up to the recorded outcome is read ("Dispatch agent"'s
     # error is moved there by "Keep the input")
     paths = {
         catcher["ResultPath"]
         for name, task in lambda_tasks.items()
-        if name not in ("Close heartbeat room", "Escalate", "Prepare request", AWAIT_STATE)
+        if name not in ("Close heartbeat room", "Escalate", "Dispatch agent", AWAIT_STATE)
         for catcher in task["Catch"]
     }
 
@@ -156,8 +156,9 @@ def test_a_failed_escalation_is_still_recorded(lambda_tasks: Tasks) -> None:
 def test_each_outward_effect_is_a_service_integration_retried_on_its_own(
     states: dict[str, dict[str, Any]],
 ) -> None:
-    # Given the two states that publish: the page (SNS) and the announcement (EventBridge)
+    # Given the states that publish: the page (SNS) and the announcements (EventBridge)
     page, announce = states["Page on-call"], states["Announce outcome"]
+    verified = states["Announce agent verified"]
 
     # Then each is its service's optimized integration, keeps the state ($ untouched), retries only
     # its own service's transient errors (a bounded 4 times), and a failure for good goes on, recorded
@@ -166,6 +167,7 @@ def test_each_outward_effect_is_a_service_integration_retried_on_its_own(
     for state, service, error in (
         (page, "SNS.", "$.page_error"),
         (announce, "EventBridge.", "$.announce_error"),
+        (verified, "EventBridge.", "$.announce_error"),
     ):
         assert state["ResultPath"] is None
         (retry,) = state["Retry"]
@@ -173,9 +175,12 @@ def test_each_outward_effect_is_a_service_integration_retried_on_its_own(
         assert retry["MaxAttempts"] == 4 and worst_case_backoff_s(retry) <= 60
         assert [(c["ErrorEquals"], c["ResultPath"]) for c in state["Catch"]] == [(["States.ALL"], error)]
     assert "EventBridge.FailedEntry" in announce["Retry"][0]["ErrorEquals"]  # PutEvents' HTTP 200 failure
-    # the page goes to the outcome's record, the announcement to the end, whatever happened
-    assert page["Next"] == page["Catch"][0]["Next"] == "Record outcome"
+    # the page goes to the announcement (Escalate recorded the outcome), the announcement to the end,
+    # whatever happened; the verified one puts the same entry and ends, or succeeds after a failure
+    assert page["Next"] == page["Catch"][0]["Next"] == "Announce outcome"
     assert announce["Next"] == announce["Catch"][0]["Next"] == "Outcome?"
+    assert verified["Parameters"] == announce["Parameters"] and verified["Retry"] == announce["Retry"]
+    assert verified["End"] is True and verified["Catch"][0]["Next"] == "Agent verified"
     assert {"page_error", "announce_error", "page", "announcement"} <= set(WorkflowState.model_fields)
 
 

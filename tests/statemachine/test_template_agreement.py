@@ -14,8 +14,6 @@ VARIABLE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 FUNCTION_ARN = re.compile(r"^\$\{([A-Za-z0-9]+Function)Arn\}$")
 
 EXPECTED_FUNCTIONS = {
-    "PrepareRequestFunction": "prepare_request",
-    "EnsureRoomFunction": "ensure_room",
     "DispatchAgentFunction": "dispatch_agent",
     "AwaitAgentFunction": "await_agent",
     "CheckParticipantsFunction": "check_participants",
@@ -181,7 +179,6 @@ def test_only_the_functions_that_talk_to_livekit_may_read_its_secret(template: d
     assert readers == {
         "AwaitAgentFunction",  # looks once after recording its token
         "LiveKitWebhookFunction",  # verifies LiveKit's webhook signatures with the API secret
-        "EnsureRoomFunction",
         "DispatchAgentFunction",
         "CheckParticipantsFunction",
         "RedispatchAgentFunction",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,22 @@ def livekit(now: FakeTime) -> FakeLiveKit:
     fake = FakeLiveKit(now)
     fake.rooms[ROOM] = None
     return fake
+
+
+@pytest.fixture
+def connected(livekit: FakeLiveKit, monkeypatch: pytest.MonkeyPatch) -> FakeLiveKit:
+    """The handlers' ``livekit.connect`` yields the ``livekit`` fake (with credentials in the env)."""
+    from dispatch_verify.adapters import livekit as livekit_module
+
+    @contextmanager
+    def connect(credentials: object) -> Iterator[FakeLiveKit]:
+        yield livekit
+
+    monkeypatch.setattr(livekit_module, "connect", connect)
+    monkeypatch.setenv("LIVEKIT_URL", "https://example.livekit.cloud")
+    monkeypatch.setenv("LIVEKIT_API_KEY", "APIkey123")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "not-a-real-secret")
+    return livekit
 
 
 def a_request(**options: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from dispatch_verify.logic.await_agent import await_agent
 from dispatch_verify.logic.check import check_participants
 from dispatch_verify.logic.dispatch import dispatch_agent
 from dispatch_verify.models import WorkflowState
+from dispatch_verify.ports.livekit import Job
 from moto import mock_aws
 
 from local_engine import create_table
@@ -133,7 +134,7 @@ def test_the_token_outlives_the_wait_the_state_computed(
     from dispatch_verify.adapters.aws.waits import TOKEN_TTL_MARGIN_S
 
     state = dispatch_agent(a_state(poll_interval_s=3), livekit, webhooks=True)
-    now.advance(state.wait_s or 0)
+    now.advance(3)
     state = check_participants(state, livekit, webhooks=True)
     assert state.wait_s == 30
 
@@ -143,3 +144,34 @@ def test_the_token_outlives_the_wait_the_state_computed(
     # Then the token expires after that wait (plus the margin), so a webhook late in it still resumes it
     (waiter,) = tokens.awaiting(ROOM, AGENT)
     assert waiter.expires_at == int(now()) + 30 + TOKEN_TTL_MARGIN_S
+
+
+@pytest.mark.parametrize(
+    ("job", "cause"),
+    [(Job("AJ_1", "JS_FAILED", error="no worker capacity"), "job_failed"), (None, None)],
+)
+def test_a_job_refused_at_once_ends_the_wait_at_once_and_a_pending_one_does_not(
+    livekit: FakeLiveKit, tokens: WaitTokens, now: FakeTime, job: Job | None, cause: str | None
+) -> None:
+    # Given webhooks expected (the first wait is the 30 s backstop) and a dispatch whose job LiveKit
+    # failed at once (no worker capacity: no webhook will say so), or one still without a job
+    state, resume = dispatch_agent(a_state(poll_interval_s=3), livekit, webhooks=True), Resumed()
+    assert state.wait_s == 30
+    if job is not None:
+        (dispatch,) = livekit.list_dispatches(ROOM)
+        livekit.set_jobs(dispatch.dispatch_id, job)
+
+    # When the wait is set up
+    result = await_agent(state, "token-1", livekit, tokens, resume)
+
+    # Then the failed job resumes the task at once, saying why, and the check that follows re-dispatches
+    # (seconds after the dispatch, not at the backstop); a job not yet assigned keeps the wait
+    if cause is None:
+        assert (result, resume.calls) == ("awaiting", [])
+        return
+    assert result == "dispatch_over"
+    assert [(token, output["by"], output["dispatch_over"]) for token, output in resume.calls] == [
+        ("token-1", "look", cause)
+    ]
+    state = check_participants(state, livekit, webhooks=True)
+    assert state.check is not None and (state.check.next, state.check.cause) == ("redispatch", cause)

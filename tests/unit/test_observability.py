@@ -6,11 +6,11 @@ import io
 import json
 
 import pytest
-from dispatch_verify.handlers import prepare_request, record_outcome
+from dispatch_verify.handlers import dispatch_agent, record_outcome
 from dispatch_verify.observability import logger
 
 from .conftest import LambdaContext, a_request, a_state
-from .fakes import FakeTime
+from .fakes import FakeLiveKit, FakeTime
 
 
 @pytest.fixture
@@ -25,29 +25,36 @@ def log_lines(logs: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in logs.getvalue().splitlines()]
 
 
-def test_prepare_request_logs_with_the_request_id_given_in_the_input(
-    now: FakeTime, lambda_context: LambdaContext, logs: io.StringIO
+def test_dispatch_agent_logs_with_the_request_id_given_in_the_input(
+    connected: FakeLiveKit, lambda_context: LambdaContext, logs: io.StringIO
 ) -> None:
     # Given an input naming its request id
     event = {"state": {**a_request(), "request_id": "crm-991"}, "execution_name": "exec-1"}
 
     # When the step runs
-    prepare_request.lambda_handler(event, lambda_context)
+    dispatch_agent.lambda_handler(event, lambda_context)
 
-    # Then its log lines carry that id as correlation id, with room and agent
-    (line,) = log_lines(logs)
-    assert line["correlation_id"] == "crm-991"
-    assert (line["request_id"], line["room"], line["agent_name"]) == (
-        "crm-991",
-        "support-call-4711",
-        "inbound-agent",
-    )
+    # Then its log lines (accepted, room, dispatched) carry that id as correlation id, with room and agent
+    lines = log_lines(logs)
+    messages = [line["message"] for line in lines]
+    assert [m for m in messages if m in ("request accepted", "room ensured", "agent dispatched")] == [
+        "request accepted",
+        "room ensured",
+        "agent dispatched",
+    ]
+    for line in lines:
+        assert line["correlation_id"] == "crm-991"
+        assert (line["request_id"], line["room"], line["agent_name"]) == (
+            "crm-991",
+            "support-call-4711",
+            "inbound-agent",
+        )
 
 
 def test_raw_input_without_request_id_logs_with_the_execution_name(
     now: FakeTime, lambda_context: LambdaContext, logs: io.StringIO
 ) -> None:
-    # Given the raw input of a failed Prepare request, without request id
+    # Given the raw input of a failed Dispatch agent, without request id
     event = {"state": {"room": "r", "agent_name": "", "error": {"Error": "X"}}, "execution_name": "exec-2"}
 
     # When Record outcome runs on it

@@ -7,12 +7,12 @@ import json
 import pytest
 from dispatch_verify.clock import iso_utc
 from dispatch_verify.errors import InvalidRequestError
-from dispatch_verify.handlers import prepare_request as handler
+from dispatch_verify.handlers import dispatch_agent as handler
 from dispatch_verify.logic.request import prepare_request
 from dispatch_verify.models import WorkflowState
 
 from .conftest import AGENT, ROOM, LambdaContext, a_request
-from .fakes import FakeTime
+from .fakes import FakeLiveKit, FakeTime
 
 
 def test_valid_request_gets_default_options_and_the_execution_name_as_request_id(now: FakeTime) -> None:
@@ -104,8 +104,10 @@ def test_invalid_request_message_does_not_echo_the_input(now: FakeTime) -> None:
     assert "private-" not in str(raised.value)
 
 
-def test_handler_returns_the_state_document_as_json(now: FakeTime, lambda_context: LambdaContext) -> None:
-    # Given the task payload the state machine sends
+def test_handler_returns_the_state_document_as_json(
+    connected: FakeLiveKit, lambda_context: LambdaContext
+) -> None:
+    # Given the task payload the state machine sends to "Dispatch agent" (the raw input)
     event = {"state": a_request(join_timeout_s=20), "execution_name": "exec-7"}
 
     # When the handler runs
@@ -115,6 +117,9 @@ def test_handler_returns_the_state_document_as_json(now: FakeTime, lambda_contex
     state = WorkflowState.model_validate(json.loads(json.dumps(result)))
     assert state.request_id == "exec-7"
     assert state.request.options.join_timeout_s == 20
+    # And, validated, the room was ensured and the agent dispatched in the same step
+    assert connected.calls[:1] == ["create_room"] and "create_dispatch" in connected.calls
+    assert [a.dispatch_id for a in state.attempts] == [d.dispatch_id for d in connected.list_dispatches(ROOM)]
 
 
 # -- names as LiveKit judges them: bytes, and no invisible or control characters ---------------

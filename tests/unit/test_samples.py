@@ -15,9 +15,7 @@ from dispatch_verify.handlers import (
     close_room,
     dial_callee,
     dispatch_agent,
-    ensure_room,
     escalate,
-    prepare_request,
     record_outcome,
     redispatch_agent,
 )
@@ -29,8 +27,6 @@ from .conftest import LambdaContext, load_event
 from .fakes import FakeLiveKit, FakeTime
 
 HANDLERS = {
-    "prepare_request": prepare_request.lambda_handler,
-    "ensure_room": ensure_room.lambda_handler,
     "dispatch_agent": dispatch_agent.lambda_handler,
     "check_participants": check_participants.lambda_handler,
     "dial_callee": dial_callee.lambda_handler,
@@ -103,14 +99,14 @@ def test_await_agent_runs_on_its_sample_and_records_the_token(
     assert waiter.task_token == event["task_token"]
 
 
-def test_the_workflow_input_sample_is_a_request_prepare_request_accepts(
+def test_the_workflow_input_sample_is_a_request_dispatch_agent_accepts(
     sample_world: FakeLiveKit, lambda_context: LambdaContext
 ) -> None:
     # Given events/workflow_input.json, as `aws stepfunctions start-execution --input file://...` sends it
     workflow_input = load_event("workflow_input")
 
-    # When "Prepare request" runs on it as the state machine calls it (the input and the execution name)
-    result = prepare_request.lambda_handler(
+    # When "Dispatch agent" runs on it as the state machine calls it (the input and the execution name)
+    result = dispatch_agent.lambda_handler(
         {"state": workflow_input, "execution_name": "call-4711-sample"}, lambda_context
     )
 
@@ -124,3 +120,4 @@ def test_the_workflow_input_sample_is_a_request_prepare_request_accepts(
         **workflow_input["options"],
     }
     assert state.request_id == "call-4711-sample"
+    assert len(state.attempts) == 1  # and the agent was dispatched

@@ -9,7 +9,6 @@ from dispatch_verify.logic.check import check_participants
 from dispatch_verify.logic.dispatch import dispatch_agent, redispatch_agent
 from dispatch_verify.logic.wait_time import wait_seconds
 from dispatch_verify.models import Options, WorkflowState
-from dispatch_verify.ports.livekit import Job
 from pydantic import ValidationError
 
 from .conftest import AGENT, ROOM, a_state
@@ -20,47 +19,23 @@ def dispatched(livekit: FakeLiveKit, *, webhooks: bool, **options: object) -> Wo
     return dispatch_agent(a_state(**options), livekit, webhooks=webhooks)
 
 
-@pytest.mark.parametrize("webhooks", [True, False])
-def test_the_first_look_after_a_dispatch_comes_after_the_poll_interval_even_with_webhooks(
-    livekit: FakeLiveKit, webhooks: bool
+@pytest.mark.parametrize(("webhooks", "expected"), [(True, 30), (False, 3)])
+def test_a_wait_lasts_the_backstop_with_webhooks_and_the_poll_interval_without(
+    livekit: FakeLiveKit, now: FakeTime, webhooks: bool, expected: int
 ) -> None:
     # Given the default options (poll 3 s, backstop 30 s, join timeout 45 s)
     # When the agent is dispatched, with or without webhooks expected
     state = dispatched(livekit, webhooks=webhooks)
 
-    # Then the first wait lasts the poll interval: a job refused at once sends no webhook
-    assert state.wait_s == 3
-
-
-@pytest.mark.parametrize(("webhooks", "expected"), [(True, 30), (False, 3)])
-def test_after_the_first_look_a_wait_lasts_the_backstop_with_webhooks_and_the_poll_interval_without(
-    livekit: FakeLiveKit, now: FakeTime, webhooks: bool, expected: int
-) -> None:
-    # Given a dispatch looked at once, the agent not there yet
-    state = dispatched(livekit, webhooks=webhooks)
-    now.advance(state.wait_s or 0)
-
-    # When the participants are checked
-    state = check_participants(state, livekit, webhooks=webhooks)
-
-    # Then the next wait lasts the backstop (a webhook ends it sooner) or the poll interval
-    assert state.check is not None and state.check.next == "wait"
+    # Then the first wait lasts the backstop (the join webhook ends it sooner; "Await agent" looks at
+    # once for a job refused at once) or the poll interval
     assert state.wait_s == expected
 
-
-def test_a_job_refused_at_once_is_redispatched_at_the_first_look(livekit: FakeLiveKit, now: FakeTime) -> None:
-    # Given webhooks expected and a dispatch whose job LiveKit failed at once (no worker capacity)
-    state = dispatched(livekit, webhooks=True)
-    (dispatch,) = livekit.list_dispatches(ROOM)
-    livekit.set_jobs(dispatch.dispatch_id, Job("AJ_1", "JS_FAILED", error="no worker capacity"))
-
-    # When the first look comes, after the poll interval (3 s), not the backstop (30 s)
-    now.advance(state.wait_s or 0)
-    state = check_participants(state, livekit, webhooks=True)
-
-    # Then the failed job is seen and the agent re-dispatched, 3 s after the dispatch
-    assert state.check is not None and state.check.next == "redispatch"
-    assert state.check.cause == "job_failed"
+    # And so does the wait after a look that found the agent not there yet
+    now.advance(10 if webhooks else state.wait_s)
+    state = check_participants(state, livekit, webhooks=webhooks)
+    assert state.check is not None and state.check.next == "wait"
+    assert state.wait_s == expected
 
 
 def test_a_wait_is_cut_to_the_whole_seconds_left_of_the_join_timeout(
@@ -126,8 +101,8 @@ def test_a_redispatch_waits_for_the_new_attempt(livekit: FakeLiveKit, now: FakeT
     with_webhooks = redispatch_agent(state, livekit, webhooks=True)
     polling = redispatch_agent(state, livekit, webhooks=False)
 
-    # Then the new attempt is looked at after the poll interval, as the first was
-    assert with_webhooks.wait_s == polling.wait_s == 3
+    # Then the new attempt is waited on as the first was: the backstop with webhooks, else the poll
+    assert (with_webhooks.wait_s, polling.wait_s) == (20, 3)  # the backstop cut to the 20 s join timeout
 
 
 def test_the_backstop_is_validated_like_the_other_options() -> None:

@@ -1,4 +1,5 @@
-"""Lambda "Check participants": is the agent in the room? Decides verified, wait, redispatch or escalate."""
+"""Lambda "Check participants": is the agent in the room? Decides verified, wait, redispatch or escalate,
+and records a verified outcome itself (dispatch_verify.recording)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dispatch_verify.logic.check import check_participants
 from dispatch_verify.logic.phase import phase_after
 from dispatch_verify.models import StepEvent, WorkflowState
 from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer
+from dispatch_verify.recording import conclude, decided_here
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
@@ -32,5 +34,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "participants": len(state.check.participants),
         },
     )
-    ledger.record_progress(state, phase_after(state))
+    if decided_here(state):
+        state = conclude(state)
+    else:
+        ledger.record_progress(state, phase_after(state))
     return state.model_dump(mode="json")

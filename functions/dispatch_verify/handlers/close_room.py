@@ -31,7 +31,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         # The outcome stands either way; the state machine retries transient errors, then moves on.
         logger.error("heartbeat room not closed", extra={"error": exc.detail.model_dump(mode="json")})
         raise
-    # The state as it came (always an object: a failed "Prepare request" is wrapped by "Keep the
+    # The state as it came (always an object: a failed "Dispatch agent" is wrapped by "Keep the
     # input"), plus ``room_cleanup_done``: "Outcome?" then routes on the outcome instead of here
     # again (``room_cleanup_error`` does that after a failure). The recorded outcome never changes.
     document: dict[str, Any] = {**step.state, ROOM_CLEANUP_DONE: True}

@@ -1,4 +1,12 @@
-"""Lambda "Dispatch agent": dispatch the agent into the room (adopting an earlier try's dispatch)."""
+"""Lambda "Dispatch agent", the workflow's first step: validate the input into the state document,
+create the room (unless it exists, or the request says not to), and dispatch the agent (adopting an
+earlier try's dispatch). One step, so a cold stack starts one function before CreateDispatch is sent.
+
+Each part is safe to run again (the step is retried on LiveKit's transient errors): validation is
+pure, CreateRoom is idempotent in LiveKit, and a live dispatch of this request is adopted, never
+duplicated. A failure (an invalid input included) is caught by the state machine with the raw input
+kept beside it ("Keep the input"), from which Escalate recovers the request.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +18,27 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from dispatch_verify import config
 from dispatch_verify.adapters import livekit
 from dispatch_verify.adapters.aws import ledger
-from dispatch_verify.logic.dispatch import dispatch_agent
+from dispatch_verify.logic.dispatch import dispatch_agent, ensure_room
 from dispatch_verify.logic.phase import phase_after
-from dispatch_verify.models import StepEvent, WorkflowState
+from dispatch_verify.logic.request import prepare_request
+from dispatch_verify.models import StepEvent
 from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    state = WorkflowState.from_state(StepEvent.model_validate(event).state)
+    step = StepEvent.model_validate(event)
+    state = prepare_request(step.state, step.execution_name)
     log_context(state)
+    logger.info("request accepted", extra={"kind": state.request.kind, **state.request.options.model_dump()})
     credentials = config.livekit_credentials()
     with livekit.connect(credentials) as port:
+        if state.request.options.create_room:
+            state = ensure_room(state, port)
+            logger.info("room ensured", extra={"room_sid": state.room_sid})
+        else:
+            logger.info("room creation not requested")
         state = dispatch_agent(state, port, webhooks=config.livekit_webhooks_expected())
     state.livekit_host = urlsplit(credentials.url).hostname  # for the bundle: LiveKit support asks
     log_context(state)

@@ -1,6 +1,6 @@
-"""Lambda "Escalate": build the evidence bundle and its page. The state machine publishes them ("Page
-on-call" to SNS, "Announce outcome" to EventBridge), each in a state of its own with its own Retry, so
-a retried step never repeats another's message."""
+"""Lambda "Escalate": build the evidence bundle and its page, and record the outcome. The state machine
+publishes them ("Page on-call" to SNS, "Announce outcome" to EventBridge), each in a state of its own
+with its own Retry, so a retried step never repeats another's message."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dispatch_verify.logic.escalation import escalate
 from dispatch_verify.logic.request import recover_state
 from dispatch_verify.models import StepEvent
 from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer
+from dispatch_verify.recording import conclude
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
@@ -29,4 +30,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "dispatch_ids": [d.dispatch_id for d in state.escalation.dispatches],
         },
     )
-    return state.model_dump(mode="json")
+    return conclude(state).model_dump(mode="json")

@@ -13,6 +13,7 @@ from dispatch_verify.logic.dispatch import redispatch_agent
 from dispatch_verify.logic.phase import phase_after
 from dispatch_verify.models import StepEvent, WorkflowState
 from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer
+from dispatch_verify.recording import conclude, decided_here
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
@@ -25,5 +26,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     log_context(state)
     assert state.check is not None
     logger.info("re-dispatch done", extra={"next": state.check.next, "cause": state.check.cause})
-    ledger.record_progress(state, phase_after(state))
+    if decided_here(state):  # its look found the agent
+        state = conclude(state)
+    else:
+        ledger.record_progress(state, phase_after(state))
     return state.model_dump(mode="json")

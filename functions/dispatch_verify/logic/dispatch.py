@@ -27,7 +27,7 @@ def dispatch_agent(state: WorkflowState, port: LiveKitPort, *, webhooks: bool = 
     """Dispatch, and set how long "Await agent" waits (``webhooks``: a join webhook is expected)."""
     state = state.model_copy(deep=True)
     state.attempts.append(_new_attempt(state, port))
-    state.wait_s = wait_seconds(state, clock.now(), webhooks=webhooks, first_look=True)
+    state.wait_s = wait_seconds(state, clock.now(), webhooks=webhooks)
     return state
 
 
@@ -56,7 +56,7 @@ def redispatch_agent(state: WorkflowState, port: LiveKitPort, *, webhooks: bool 
     state.attempts.append(_new_attempt(state, port))
     cause = state.check.cause if state.check else None
     state.check = Check(next="wait", cause=cause, checked_at=clock.iso_utc(now), **seen(participants))
-    state.wait_s = wait_seconds(state, clock.now(), webhooks=webhooks, first_look=True)
+    state.wait_s = wait_seconds(state, clock.now(), webhooks=webhooks)
     return state
 
 

@@ -1,7 +1,7 @@
 """Heartbeats: a scheduled dispatch of the agent into a room of its own, closed again at the end.
 
 The schedule cannot put the execution name into its input, so a heartbeat arrives without a room and
-"Prepare request" names it ``heartbeat-<execution name>``: a fresh room per run. The metadata tells
+"Dispatch agent" names it ``heartbeat-<execution name>``: a fresh room per run. The metadata tells
 the agent it is a heartbeat (``{"type": "heartbeat"}``) so that it can end the session quickly.
 "Close heartbeat room" deletes the run's live dispatches and then the room, whatever the outcome.
 """

@@ -5,7 +5,8 @@ intake refuses an option set whose worst case does not fit a budget well under i
 an agent that never comes: every attempt waits its whole join timeout in waits of the interval, then
 the request escalates. Measured through the real state machine on the local engine (a never-joining
 agent, 1 s interval; tests/integration/test_history_budget.py checks the model against it):
-``FIXED_EVENTS`` for the start and the escalation, ``EVENTS_PER_ATTEMPT`` for a dispatch, and
+``FIXED_EVENTS`` for the start and the escalation, ``EVENTS_PER_ATTEMPT`` for a dispatch (the first
+one's validation and room included: one "Dispatch agent" step), and
 ``EVENTS_PER_WAIT`` for each wait and the look after it.
 """
 
@@ -20,24 +21,20 @@ HISTORY_QUOTA = 25_000  # events per Standard execution (AWS Step Functions quot
 # What is left between the budget and the quota covers what the model leaves out: the engine's retries
 # of transient errors (a few events each), a dial, a late webhook.
 HISTORY_BUDGET = 20_000
-FIXED_EVENTS = 33  # with "Page on-call" and "Announce outcome" (5 events each)
+FIXED_EVENTS = 18  # the start, Escalate (which records), "Page on-call", "Announce outcome", the end
 EVENTS_PER_ATTEMPT = 7
 EVENTS_PER_WAIT = 13
 
 
 def waits_per_attempt(options: Options, webhooks: bool | None) -> int:
-    """Waits in one attempt that never sees its agent: the join timeout in intervals, rounded up. The
-    first wait after a dispatch lasts at most the poll interval (wait_time.py), the rest the interval.
-    ``webhooks`` None (the stack's mode unknown here) takes the shorter interval throughout: never an
-    undercount (join/p >= 1 + (join - p)/b when p <= b)."""
+    """Waits in one attempt that never sees its agent: the join timeout in intervals, rounded up (the
+    first wait is the interval too: "Await agent" looks at once, wait_time.py). ``webhooks`` None (the
+    stack's mode unknown here) takes the shorter interval: never an undercount."""
     if webhooks is None:
         interval = min(options.poll_interval_s, options.webhook_backstop_s)
     else:
         interval = options.webhook_backstop_s if webhooks else options.poll_interval_s
-    first = min(interval, options.poll_interval_s)
-    if first >= options.join_timeout_s:
-        return 1
-    return 1 + math.ceil((options.join_timeout_s - first) / interval)
+    return max(1, math.ceil(options.join_timeout_s / interval))
 
 
 def worst_case_events(options: Options, webhooks: bool | None) -> int:

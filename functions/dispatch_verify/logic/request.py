@@ -48,10 +48,11 @@ def describe(exc: ValidationError) -> str:
 
 
 def recover_state(raw: Any, execution_name: str) -> WorkflowState:
-    """The state for Escalate and Record outcome, which may follow a failed "Prepare request".
+    """The state for Escalate and Record outcome, which may follow a failed "Dispatch agent".
 
-    Then ``raw`` is the workflow input plus the Catch's ``error``: keep what can be read of the
-    request (room, agent name, kind) and use the execution name as the request id. The result is
+    Then ``raw`` is the workflow input plus the Catch's ``error``. A valid request is recovered
+    whole; of an invalid one, keep what can be read (room, agent name, kind) and use the execution
+    name as the request id. The result is
     built without validation, since the input that failed validation is exactly what it describes.
     """
     document: dict[str, Any] = raw if isinstance(raw, dict) else {}
@@ -60,6 +61,16 @@ def recover_state(raw: Any, execution_name: str) -> WorkflowState:
     except ValidationError:
         pass
     nested = document.get("request")
+    if isinstance(nested, dict) and "error" in document:
+        # "Keep the input" after "Dispatch agent" failed: the input may be a valid request that
+        # failed later (CreateRoom, CreateDispatch); then it is recovered whole, its own request id
+        # and options included.
+        try:
+            prepared = prepare_request(nested, execution_name)
+        except InvalidRequestError:
+            pass
+        else:
+            return prepared.model_copy(update={"error": _valid(StepError, document.get("error"))})
     fields: dict[str, Any] = nested if isinstance(nested, dict) else document
     heartbeat = fields.get("kind") == "heartbeat"
     room = _text(fields.get("room"))
