@@ -61,3 +61,18 @@ def test_key_order_inside_metadata_does_not_matter_but_the_values_do() -> None:
     assert digest_of(reordered) == digest_of({**BODY, "metadata": {"a": 2, "b": 1}})
     assert digest_of(reordered) != digest_of({**BODY, "metadata": {"a": 2, "b": 2}})
     assert digest_of({**BODY, "idempotency_key": "other"}) != digest_of(BODY)
+
+
+# sha256 of {"key":"call-4711","request":{"agent_name":"support-agent","metadata":{"caller":"Zoë Ærø"},
+# "room":"call-4711"}} as UTF-8 (computed with printf | sha256sum, not with this code).
+PINNED_NON_ASCII = "f0d9ef43b71ff42950b5bfb117cd71f62d17e980be4524c72230adf2a6a96799"
+
+
+def test_a_body_with_non_ascii_text_is_hashed_as_utf_8_not_as_escapes() -> None:
+    # Given a body whose metadata holds non-ASCII text
+    body = {"room": "call-4711", "agent_name": "support-agent", "metadata": {"caller": "Zoë Ærø"}}
+
+    # When it is hashed as the API hashes it
+    # Then the text is hashed as its UTF-8 bytes: a change to \u escapes would turn every retry of such
+    # a request in flight across a deploy into a 409
+    assert digest_of({**body, "idempotency_key": "call-4711"}) == PINNED_NON_ASCII
