@@ -25,7 +25,7 @@ _SECRET_KEYS = ("url", "api_key", "api_secret")
 
 
 class LiveKitCredentials(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)  # schema at first use, not at import
     url: str
     api_key: str
     api_secret: SecretStr  # SecretStr: a repr or a log line shows '**********'

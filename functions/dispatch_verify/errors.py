@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Literal, Self
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 Cause = Literal[
     "never_assigned",  # the dispatch never got a job
@@ -31,6 +31,7 @@ Cause = Literal[
 
 
 class ErrorDetail(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # schema at first use, not at import
     cause: Cause
     code: str | None = None  # Twirp code, e.g. "unavailable"
     message: str

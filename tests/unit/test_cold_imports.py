@@ -124,3 +124,16 @@ def test_a_handler_imported_with_tracing_disabled_imports_no_x_ray_and_no_boto3(
 
     # Then neither X-Ray nor boto3 (nor botocore's sessions or exceptions) was imported
     assert found == []
+
+
+def test_the_credentials_schema_is_built_by_their_first_use_not_by_the_import() -> None:
+    # Given config imported in a fresh interpreter
+    code = (
+        "from dispatch_verify import config\n"
+        "assert not config.LiveKitCredentials.__pydantic_complete__, 'built at import'\n"
+        "made = config.LiveKitCredentials(url='wss://x', api_key='k', api_secret='s')\n"
+        "assert config.LiveKitCredentials.__pydantic_complete__ and made.api_key == 'k'"
+    )
+
+    # When the credentials are first made, Then their schema is built then (the script's asserts)
+    imported_after(code, POWERTOOLS_TRACE_DISABLED="true")

@@ -32,7 +32,7 @@ class BadPageToken(ValueError):
 
 
 class LedgerItem(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)  # schema at first use, not at import
     request_id: str
     status: Status = "running"
     room: str = ""
