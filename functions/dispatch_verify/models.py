@@ -138,8 +138,10 @@ class Options(_Strict):
     join_timeout_s: int = Field(45, ge=1, le=3600)
     poll_interval_s: int = Field(3, ge=1, le=300)  # Wait.SecondsPath needs an integer
     # With LiveKit webhooks expected (template parameter LiveKitWebhooks), the join webhook ends a
-    # wait; this longer interval is the backstop that still looks when a webhook was lost.
-    webhook_backstop_s: int = Field(30, ge=1, le=300)
+    # wait; this longer interval is the backstop that still looks when a webhook was lost. By default
+    # the join timeout's: one wait per attempt (a lost webhook is caught at the deadline's look, which
+    # verifies a present agent), so an escalation after 3 attempts enters 19 states, not 28.
+    webhook_backstop_s: int = Field(45, ge=1, le=300)
     max_attempts: int = Field(3, ge=1, le=10)
     create_room: bool = True
     room_empty_timeout_s: int | None = Field(None, ge=1, le=86_400)

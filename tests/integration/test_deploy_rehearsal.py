@@ -61,10 +61,15 @@ def test_the_stack_deploys_and_verifies_and_escalates_through_its_api(
         for answer in accepted
     ]
 
-    # Then one is verified and the other escalated: one page for the escalation, one event for each
+    # Then one is verified and the other escalated (GET shows an outcome once the deciding step has
+    # recorded it: the page and the event follow, before the execution ends); one page for the
+    # escalation, one event for each
     assert [answer.status for answer in accepted] == [202, 202]
     assert [answer.body["status"] for answer in final] == ["verified", "escalated"]
     assert final[1].body["cause"] == "not_joined"
+    executions = engine.sfn.list_executions(stateMachineArn=engine.state_machine_arn)["executions"]
+    ended = engine.wait_all([e["executionArn"] for e in executions])
+    assert sorted(result.status for result in ended) == ["FAILED", "SUCCEEDED"]
     assert [n["attributes"]["cause"] for n in engine.notifications()] == ["not_joined"]
     assert sorted((e["detail-type"], e["detail"]["cause"]) for e in engine.bus_events()) == [
         ("AgentDispatchEscalated", "not_joined"),

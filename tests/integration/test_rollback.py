@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from dispatch_verify.handlers import dispatch_agent, prepare_request
+from dispatch_verify.handlers import dispatch_agent
 from dispatch_verify.logic.intake import outcome_of_execution
 
 from livekit_sim import LiveKitSimulator
@@ -30,22 +30,16 @@ def writing_future_fields(
 
 @pytest.fixture
 def next_version_started(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ "Prepare request" and "Dispatch agent" as the next version writes them: fields this version lacks."""
+    """ "Dispatch agent" as the next version writes it: fields this version lacks, at the top, in the
+    options and in the attempt."""
 
-    def top_and_options(state: dict[str, Any]) -> None:
+    def future_fields(state: dict[str, Any]) -> None:
         state["routing_hint"] = {"region": "eu"}
         state["request"]["options"]["ring_back_s"] = 5
-
-    def attempt(state: dict[str, Any]) -> None:
         state["attempts"][-1]["worker_pool"] = "blue"
 
     monkeypatch.setattr(
-        prepare_request,
-        "lambda_handler",
-        writing_future_fields(prepare_request.lambda_handler, top_and_options),
-    )
-    monkeypatch.setattr(
-        dispatch_agent, "lambda_handler", writing_future_fields(dispatch_agent.lambda_handler, attempt)
+        dispatch_agent, "lambda_handler", writing_future_fields(dispatch_agent.lambda_handler, future_fields)
     )
 
 

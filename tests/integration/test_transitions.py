@@ -74,7 +74,7 @@ def test_with_webhooks_a_10_s_and_a_20_s_cold_start_enter_the_same_five_states(
         assert result.output["status"] == "verified" and result.output["agent_identity"]
         assert cold_start_s <= result.output["join_latency_s"] < cold_start_s + 1
         assert result.states_entered() == VERIFIED_WITH_WEBHOOKS
-        assert waits_s(result) == [30]  # the backstop: a lost webhook is still caught by a look
+        assert waits_s(result) == [45]  # the backstop (the join timeout's): a lost webhook is caught
         counts[cold_start_s] = result.state_transitions()
 
     # And the cost does not depend on how long the agent slept (issues 6 and 14: equal, at most 6)
@@ -93,7 +93,7 @@ def test_with_webhooks_a_warm_agent_is_verified_on_the_shortest_path(
     # Then the join webhook (or the look after recording the wait) ended the first wait: 5 states
     assert result.status == "SUCCEEDED", result.cause
     assert result.states_entered() == VERIFIED_WITH_WEBHOOKS
-    assert waits_s(result) == [30]
+    assert waits_s(result) == [45]
 
 
 def test_with_webhooks_a_call_adds_only_the_dial(webhooks: LiveKitSimulator, engine: LocalEngine) -> None:
@@ -128,8 +128,8 @@ def test_with_webhooks_expected_but_none_coming_no_wait_outlasts_the_join_deadli
     sim.set_agent("ghost-agent", "never")
     started = clock.now()
 
-    # When one attempt of 45 s is awaited
-    result = engine.run(request("room-ghost", "ghost-agent", max_attempts=1))
+    # When one attempt of 45 s is awaited, with a 30 s backstop
+    result = engine.run(request("room-ghost", "ghost-agent", max_attempts=1, webhook_backstop_s=30))
 
     # Then the first look comes after the backstop, the last wait is cut to the 15 s left, and the
     # escalation comes at the deadline, not a backstop later

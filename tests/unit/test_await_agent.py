@@ -133,7 +133,7 @@ def test_the_token_outlives_the_wait_the_state_computed(
     # 3 s poll interval
     from dispatch_verify.adapters.aws.waits import TOKEN_TTL_MARGIN_S
 
-    state = dispatch_agent(a_state(poll_interval_s=3), livekit, webhooks=True)
+    state = dispatch_agent(a_state(poll_interval_s=3, webhook_backstop_s=30), livekit, webhooks=True)
     now.advance(3)
     state = check_participants(state, livekit, webhooks=True)
     assert state.wait_s == 30
@@ -155,7 +155,8 @@ def test_a_job_refused_at_once_ends_the_wait_at_once_and_a_pending_one_does_not(
 ) -> None:
     # Given webhooks expected (the first wait is the 30 s backstop) and a dispatch whose job LiveKit
     # failed at once (no worker capacity: no webhook will say so), or one still without a job
-    state, resume = dispatch_agent(a_state(poll_interval_s=3), livekit, webhooks=True), Resumed()
+    resume = Resumed()
+    state = dispatch_agent(a_state(poll_interval_s=3, webhook_backstop_s=30), livekit, webhooks=True)
     assert state.wait_s == 30
     if job is not None:
         (dispatch,) = livekit.list_dispatches(ROOM)

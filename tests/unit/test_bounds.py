@@ -54,7 +54,7 @@ def test_an_option_takes_its_bounds_and_refuses_one_past_each(option: str, lowes
 
 def test_options_left_out_take_their_documented_defaults() -> None:
     options = Options()
-    assert (options.join_timeout_s, options.poll_interval_s, options.webhook_backstop_s) == (45, 3, 30)
+    assert (options.join_timeout_s, options.poll_interval_s, options.webhook_backstop_s) == (45, 3, 45)
     assert (options.max_attempts, options.create_room, options.room_empty_timeout_s) == (3, True, None)
 
 

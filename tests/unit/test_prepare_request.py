@@ -27,7 +27,7 @@ def test_valid_request_gets_default_options_and_the_execution_name_as_request_id
     assert state.request.options.model_dump() == {
         "join_timeout_s": 45,
         "poll_interval_s": 3,
-        "webhook_backstop_s": 30,
+        "webhook_backstop_s": 45,
         "max_attempts": 3,
         "create_room": True,
         "room_empty_timeout_s": None,

@@ -23,9 +23,9 @@ def dispatched(livekit: FakeLiveKit, *, webhooks: bool, **options: object) -> Wo
 def test_a_wait_lasts_the_backstop_with_webhooks_and_the_poll_interval_without(
     livekit: FakeLiveKit, now: FakeTime, webhooks: bool, expected: int
 ) -> None:
-    # Given the default options (poll 3 s, backstop 30 s, join timeout 45 s)
+    # Given poll 3 s, backstop 30 s, join timeout 45 s
     # When the agent is dispatched, with or without webhooks expected
-    state = dispatched(livekit, webhooks=webhooks)
+    state = dispatched(livekit, webhooks=webhooks, webhook_backstop_s=30)
 
     # Then the first wait lasts the backstop (the join webhook ends it sooner; "Await agent" looks at
     # once for a job refused at once) or the poll interval
@@ -112,7 +112,7 @@ def test_the_backstop_is_validated_like_the_other_options() -> None:
         # Then they are refused
         with pytest.raises(ValidationError):
             Options.model_validate({"webhook_backstop_s": bad})
-    assert Options().webhook_backstop_s == 30
+    assert Options().webhook_backstop_s == Options().join_timeout_s == 45  # one wait per attempt
 
 
 @pytest.mark.parametrize(("value", "expected"), [("Enabled", True), ("Disabled", False), ("", True)])
