@@ -1,4 +1,4 @@
-"""Prepare request: the workflow input becomes the state document, or a named invalid_request."""
+"""Dispatch agent's first part: the workflow input becomes the state document, or a named invalid_request."""
 
 from __future__ import annotations
 
