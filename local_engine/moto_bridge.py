@@ -113,6 +113,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.execute_state import Exe
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils, state_task_lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service,
+    state_task_service_aws_sdk,
     state_task_service_callback,
     state_task_service_events,
     state_task_service_sns,
@@ -598,6 +599,7 @@ class MotoBridge:
             self._patch(retrier_decl, "time", _ClockTime(self.clock))
             self._patch(lambda_eval_utils, "boto_client_for", self._lambda_client)
             self._patch(state_task_service_sns, "boto_client_for", self._integration_client)
+            self._patch(state_task_service_aws_sdk, "boto_client_for", self._integration_client)
             self._patch(state_task_service_events, "boto_client_for", self._integration_client)
             self._patch(state_task_service_events.StateTaskServiceEvents, "_from_error", _events_error)
             self._patch(execution_worker.ExecutionWorker, "_get_evaluation_entrypoint", _parsed_program)
@@ -676,10 +678,10 @@ class MotoBridge:
         return self._client(region, service, None)
 
     def _integration_client(self, region: str, service: str, state_credentials: Any = None) -> Any:
-        """moto's ``boto_client_for`` for the SNS and EventBridge service integrations: signed as the
-        state machine's role (``integration_credentials``), as Step Functions calls them, so enforced
-        IAM checks the role's policies; no retries (Step Functions' own client does not retry: a
-        state's ``Retry`` does). Cached per service."""
+        """moto's ``boto_client_for`` for the SNS, EventBridge and AWS SDK (DynamoDB: "Await agent")
+        integrations: signed as the state machine's role (``integration_credentials``), as Step
+        Functions calls them, so enforced IAM checks the role's policies; no retries (Step Functions'
+        own client does not retry: a state's ``Retry`` does). Cached per service."""
         del state_credentials
         return self._client(region, service, self._integration_credentials)
 

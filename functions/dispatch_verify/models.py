@@ -407,7 +407,16 @@ class StepEvent(BaseModel):
 
     state: Any
     execution_name: str = Field(min_length=1, max_length=80)
-    task_token: str | None = Field(None, min_length=1)  # "Await agent" only ($$.Task.Token)
+
+
+class WaitItem(_Strict):
+    """The numbers "Await agent" (a DynamoDB UpdateItem from the state machine) writes with its task
+    token, as DynamoDB's ``N`` strings: ``looked_at``, when the step before it last looked at the room
+    (epoch seconds, Lambda's clock; a join the webhook marked later refuses the recording, so the
+    check runs at once), and ``expires_at``, the item's TTL."""
+
+    looked_at: str = Field(pattern=r"^[0-9]+(\.[0-9]+)?$", max_length=20)
+    expires_at: str = Field(pattern=r"^[0-9]+$", max_length=12)
 
 
 class WorkflowState(_Strict):
@@ -432,13 +441,16 @@ class WorkflowState(_Strict):
     announce_error: StepError | None = None  # "Announce outcome"'s failure (its Catch)
     # JSON of ``outcome`` (verified) or ``escalation`` (escalated), for the Fail state's CausePath.
     summary: str | None = None
-    # How the last "Await agent" ended: {"by": "webhook"|"look", ...} from SendTaskSuccess, or the
-    # {"Error", "Cause"} of its timeout (the poll interval passed) or of its fallback to a plain Wait.
+    # How the last "Await agent" ended: {"by": "webhook", ...} from SendTaskSuccess, or the
+    # {"Error", "Cause"} of its timeout (the interval passed), of a join marked before its token could
+    # be recorded (DynamoDb.ConditionalCheckFailedException), or of its fallback to a plain Wait.
     wake: dict[str, Any] | None = None
     # How long the next wait ("Await agent"'s timeout, or the plain "Wait for agent") lasts, in whole
     # seconds: the interval (poll_interval_s, or webhook_backstop_s when webhooks are expected), cut
     # to what is left of the live attempt's join timeout, at least 1. Set by the steps before a wait.
     wait_s: int | None = Field(None, ge=1)
+    # What "Await agent" writes beside its task token (DynamoDB numbers, as strings): set with wait_s.
+    wait_item: WaitItem | None = None
 
     @property
     def request_id(self) -> str:

@@ -65,8 +65,10 @@ def detection_lag_s(result: ExecutionResult) -> float:
 
 
 def waiting_tokens(engine: LocalEngine) -> list[dict[str, Any]]:
-    table = engine.function("AwaitAgentFunction").environment["WAIT_TABLE_NAME"]
-    return list(boto3.client("dynamodb", region_name=engine.region).scan(TableName=table)["Items"])
+    """The wait items still holding a task token (an item stays, its token is removed once used)."""
+    table = engine.function("DispatchAgentFunction").environment["WAIT_TABLE_NAME"]
+    items = boto3.client("dynamodb", region_name=engine.region).scan(TableName=table)["Items"]
+    return [item for item in items if "task_token" in item]
 
 
 def test_a_webhook_ends_the_wait_as_soon_as_the_agent_joins(

@@ -23,16 +23,14 @@ LEDGER_UPDATE = "dynamodb:UpdateItem"
 
 ACTIONS_USED: dict[str, set[str]] = {
     # handlers/dispatch_agent.py: logic/request.py's validation (no AWS call), the secret
-    # (livekit.connect: CreateRoom, CreateDispatch), then ledger.record_progress (UpdateItem).
+    # (livekit.connect: CreateRoom, CreateDispatch), waits.expect_the_join (WaitTokens.expect:
+    # Table.update_item on WaitTokenTable), then ledger.record_progress (UpdateItem on the ledger).
     "DispatchAgentFunction": {SECRET, LEDGER_UPDATE},
-    # handlers/await_agent.py: the secret (livekit.connect); logic/await_agent.py: WaitTokens.record
-    # (waits.py, Table.put_item on WaitTokenTable) and, when the agent is already there, waits.resume
-    # (send_task_success on this stack's state machine).
-    "AwaitAgentFunction": {SECRET, "dynamodb:PutItem", "states:SendTaskSuccess"},
     # handlers/check_participants.py: the secret (livekit.connect), then ledger.record_progress, or
     # (verified) recording.conclude -> ledger.record_outcome (UpdateItem).
     "CheckParticipantsFunction": {SECRET, LEDGER_UPDATE},
-    # handlers/redispatch_agent.py: the secret (livekit.connect), then ledger.record_progress.
+    # handlers/redispatch_agent.py: the secret (livekit.connect), waits.expect_the_join (UpdateItem
+    # on WaitTokenTable), then ledger.record_progress.
     "RedispatchAgentFunction": {SECRET, LEDGER_UPDATE},
     # handlers/dial_callee.py: livekit.connect(config.livekit_credentials()), and ledger.dial_allowed
     # -> Ledger.claim_dial (the conditional UpdateItem that refuses to dial a cancelled request).
@@ -72,14 +70,15 @@ ACTIONS_USED: dict[str, set[str]] = {
     },
     # handlers/livekit_webhook.py, POST /livekit/webhook: the secret (webhook.verify), then
     # webhook.on_event: WebhookEvents.claim (Table.put_item, conditional, on WebhookEventTable) and,
-    # if acting fails, WebhookEvents.release (Table.delete_item there); WaitTokens.awaiting
-    # (Table.query on WaitTokenTable), waits.resume (send_task_success on this stack's state machine),
-    # WaitTokens.forget (Table.delete_item on WaitTokenTable).
+    # if acting fails, WebhookEvents.release (Table.delete_item there); WaitTokens.joined
+    # (Table.query, then Table.update_item of each wait on WaitTokenTable), waits.resume
+    # (send_task_success on this stack's state machine), WaitTokens.forget (Table.update_item there).
     "LiveKitWebhookFunction": {
         SECRET,
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",
         "dynamodb:Query",
+        "dynamodb:UpdateItem",
         "states:SendTaskSuccess",
     },
 }
@@ -87,5 +86,12 @@ ACTIONS_USED: dict[str, set[str]] = {
 # The state machine's role, besides lambda:InvokeFunction on its own steps and the vended log delivery
 # its logging needs: "Page on-call" (sns:publish on EscalationTopic, encrypted with DispatchVerifyKey:
 # SNS uses the key as the publisher, who needs kms:GenerateDataKey and kms:Decrypt on it) and
-# "Announce outcome" (events:putEvents on EscalationBus).
-STATE_MACHINE_ACTIONS = {"sns:Publish", "events:PutEvents", "kms:GenerateDataKey", "kms:Decrypt"}
+# "Announce outcome" (events:putEvents on EscalationBus), "Await agent" (dynamodb:updateItem on
+# WaitTokenTable, an AWS SDK integration with the task token).
+STATE_MACHINE_ACTIONS = {
+    "sns:Publish",
+    "events:PutEvents",
+    "kms:GenerateDataKey",
+    "kms:Decrypt",
+    "dynamodb:UpdateItem",
+}

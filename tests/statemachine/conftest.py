@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
 STATE_MACHINE_ID = "DispatchVerifyStateMachine"
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
-LAMBDA_CALLBACK = "arn:aws:states:::lambda:invoke.waitForTaskToken"
-AWAIT_STATE = "Await agent"  # the one callback task: the wait, resumed by a webhook or its timeout
+# The one callback task, the wait, resumed by a webhook or its timeout: a DynamoDB write, no Lambda.
+AWAIT_RESOURCE = "arn:aws:states:::aws-sdk:dynamodb:updateItem.waitForTaskToken"
+AWAIT_STATE = "Await agent"
 LAMBDA_SERVICE_ERRORS = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",

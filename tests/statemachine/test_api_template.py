@@ -158,7 +158,8 @@ def test_the_webhook_function_may_claim_events_find_and_resume_waits_and_nothing
     found = grants(function)
 
     # Then it may read the LiveKit secret (the signature), claim an event id and give it back, query a
-    # room's waits, delete a used token and resume executions of this state machine; nothing else
+    # room's waits, mark them joined and remove a used token, and resume executions of this state
+    # machine; nothing else
     assert function["Handler"] == "dispatch_verify.handlers.livekit_webhook.lambda_handler"
     assert function["Environment"]["Variables"] == {"WEBHOOK_EVENT_TABLE_NAME": {"Ref": "WebhookEventTable"}}
     assert [p for p in function["Policies"] if "Statement" not in p] == [
@@ -166,7 +167,7 @@ def test_the_webhook_function_may_claim_events_find_and_resume_waits_and_nothing
     ]
     assert found == {
         on(EVENTS_ARN): {"dynamodb:PutItem", "dynamodb:DeleteItem"},
-        on(WAITS_ARN): {"dynamodb:Query", "dynamodb:DeleteItem"},
+        on(WAITS_ARN): {"dynamodb:Query", "dynamodb:UpdateItem"},
         on({"Ref": "DispatchVerifyStateMachine"}): {"states:SendTaskSuccess"},
     }
 
@@ -207,22 +208,27 @@ def test_webhook_events_are_keyed_by_their_id_and_expire(template: dict[str, Any
     assert table["DeletionPolicy"] == "Delete"
 
 
-def test_the_await_step_may_resume_only_its_own_state_machine(template: dict[str, Any]) -> None:
-    # Given the state machine's name and the Await agent function's statements
-    name = resource(template, "DispatchVerifyStateMachine")["Name"]
-    found = grants(resource(template, "AwaitAgentFunction"))
-
-    # When the statement with SendTaskSuccess is read
-    (arn,) = [json.loads(key) for key, actions in found.items() if "states:SendTaskSuccess" in actions]
-
-    # Then it names that very state machine (a !Ref or !GetAtt would be a circular dependency), and the
-    # step may only put its token besides
-    assert name == {"Fn::Sub": "${AWS::StackName}-dispatch-verify"}
-    assert arn == {
-        "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:"
-        "${AWS::StackName}-dispatch-verify"
+def test_the_state_machine_records_the_wait_tokens_and_the_dispatching_steps_prepare_their_items(
+    template: dict[str, Any],
+) -> None:
+    # Given every function's grants and the state machine's
+    writers = {
+        lid: grants(res["Properties"]).get(on(WAITS_ARN), set())
+        for lid, res in template["Resources"].items()
+        if res["Type"] == "AWS::Serverless::Function"
     }
-    assert found == {on(arn): {"states:SendTaskSuccess"}, on(WAITS_ARN): {"dynamodb:PutItem"}}
+    machine = grants(resource(template, "DispatchVerifyStateMachine"))
+
+    # When the grants on the wait table are read
+    # Then "Await agent" (the state machine itself, no Lambda) may update a wait item (its token), the
+    # dispatching steps may prepare one, the webhook may find and mark them; nobody else touches them
+    assert machine[on(WAITS_ARN)] == {"dynamodb:UpdateItem"}
+    assert {lid: actions for lid, actions in writers.items() if actions} == {
+        "DispatchAgentFunction": {"dynamodb:UpdateItem"},
+        "RedispatchAgentFunction": {"dynamodb:UpdateItem"},
+        "LiveKitWebhookFunction": {"dynamodb:Query", "dynamodb:UpdateItem"},
+    }
+    assert "AwaitAgentFunction" not in template["Resources"]
 
 
 def test_wait_tokens_expire_and_are_keyed_by_room_then_request(template: dict[str, Any]) -> None:

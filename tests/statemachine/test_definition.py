@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any, get_args
 
-from dispatch_verify.models import DispatchRequest, Next, Options, Outcome, StepEvent, WorkflowState
+from dispatch_verify.models import DispatchRequest, Next, Options, Outcome, StepEvent, WaitItem, WorkflowState
 
-from .conftest import AWAIT_STATE, LAMBDA_CALLBACK, LAMBDA_INVOKE, transitions
+from .conftest import AWAIT_RESOURCE, AWAIT_STATE, LAMBDA_INVOKE, transitions
 from .test_template_agreement import EXPECTED_FUNCTIONS
 
 States = dict[str, dict[str, Any]]
@@ -204,15 +204,14 @@ def test_lambda_tasks_hand_over_the_whole_state_and_take_back_the_new_one(
     lambda_tasks: dict[str, dict[str, Any]],
 ) -> None:
     # Given the Payload every handler validates (StepEvent)
-    assert set(StepEvent.model_fields) == {"state", "execution_name", "task_token"}
+    assert set(StepEvent.model_fields) == {"state", "execution_name"}
 
     # When each Lambda task is read
     # Then it sends the state (the raw request, for "Dispatch agent") and the execution name,
     # keeps only the handler's result, and has a timeout
     assert len(lambda_tasks) == len(EXPECTED_FUNCTIONS)
+    assert AWAIT_STATE not in lambda_tasks  # a DynamoDB write: see the next spec
     for name, task in lambda_tasks.items():
-        if name == AWAIT_STATE:
-            continue  # see the next spec
         state = "$"  # for "Dispatch agent" (StartAt), the raw execution input
         assert task["Resource"] == LAMBDA_INVOKE, name
         payload = task["Parameters"]["Payload"]
@@ -222,23 +221,39 @@ def test_lambda_tasks_hand_over_the_whole_state_and_take_back_the_new_one(
         assert 0 < task["TimeoutSeconds"] <= 60, name
 
 
-def test_await_agent_hands_its_task_token_over_and_keeps_the_state(
-    lambda_tasks: dict[str, dict[str, Any]],
+def test_await_agent_records_its_token_in_the_wait_item_unless_a_join_was_marked_since_the_last_look(
+    states: States,
 ) -> None:
     # Given "Await agent"
-    task = lambda_tasks[AWAIT_STATE]
+    task = states[AWAIT_STATE]
 
-    # When its integration and payload are read
-    payload = task["Parameters"]["Payload"]
+    # When its integration and parameters are read
+    parameters = task["Parameters"]
+    values = parameters["ExpressionAttributeValues"]
+    names = parameters["ExpressionAttributeNames"]
 
-    # Then the task waits for its token (SendTaskSuccess from the webhook, or the timeout), hands the
-    # handler the state, the execution name and the token, and keeps the state, adding only $.wake
-    assert task["Resource"] == LAMBDA_CALLBACK
-    assert payload == {
-        "state.$": "$",
-        "execution_name.$": "$$.Execution.Name",
-        "task_token.$": "$$.Task.Token",
+    # Then it is the state machine's own DynamoDB write (no Lambda), waiting for its token: the
+    # request's item in the wait table (room, request id) gets the agent name, the token, when the step
+    # before it looked, and the TTL; refused when a join was marked on the item since that look
+    assert task["Resource"] == AWAIT_RESOURCE
+    assert parameters["TableName"] == "${WaitTokenTableName}"
+    assert parameters["Key"] == {
+        "room": {"S.$": "$.request.room"},
+        "request_id": {"S.$": "$.request.request_id"},
     }
+    assert values == {
+        ":agent": {"S.$": "$.request.agent_name"},
+        ":token": {"S.$": "$$.Task.Token"},
+        ":looked": {"N.$": "$.wait_item.looked_at"},
+        ":expires": {"N.$": "$.wait_item.expires_at"},
+    }
+    assert (
+        set(WaitItem.model_fields) == {"looked_at", "expires_at"}
+        and "wait_item" in WorkflowState.model_fields
+    )
+    assert names["#joined"] == "joined_at" and names["#token"] == "task_token"
+    assert parameters["ConditionExpression"] == "attribute_not_exists(#joined) OR #joined < :looked"
+    # And it keeps the state, adding only $.wake (the webhook's output, or the error that ended it)
     assert task["ResultPath"] == "$.wake" and "OutputPath" not in task
 
 

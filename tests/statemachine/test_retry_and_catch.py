@@ -260,22 +260,32 @@ def test_a_wait_that_times_out_or_cannot_be_awaited_still_ends_in_a_check(
     lambda_tasks: Tasks, states: dict[str, dict[str, Any]]
 ) -> None:
     # Given "Await agent", the wait that a LiveKit webhook resumes
-    wait = lambda_tasks[AWAIT_STATE]
+    wait = states[AWAIT_STATE]
 
     # When its timeout and catchers are read
-    timeout, fallback = wait["Catch"]
+    timeout, joined, fallback = wait["Catch"]
 
     # Then its computed seconds passing (no webhook came) leads to the participant check, as a webhook
-    # does; any failure to set up the wait (the token store, the Lambda) falls back to a plain Wait
-    # of the same seconds, then the check: a lost webhook or a broken store costs latency, never an
-    # outcome. Nothing escalates from here, and the state document keeps how the wait ended.
+    # does, and so does a join marked before the token could be recorded (the write's condition); any
+    # other failure to set up the wait (the token store) falls back to a plain Wait of the same
+    # seconds, then the check: a lost webhook or a broken store costs latency, never an outcome.
+    # Nothing escalates from here, and the state document keeps how the wait ended.
     assert wait["TimeoutSecondsPath"] == "$.wait_s"
     assert "wait_s" in WorkflowState.model_fields
     assert (timeout["ErrorEquals"], timeout["Next"]) == (["States.Timeout"], "Check participants")
+    assert (joined["ErrorEquals"], joined["Next"]) == (
+        ["DynamoDb.ConditionalCheckFailedException"],
+        "Check participants",
+    )
     assert (fallback["ErrorEquals"], fallback["Next"]) == (["States.ALL"], "Wait for agent")
     assert states["Wait for agent"]["Type"] == "Wait"
     assert states["Wait for agent"]["SecondsPath"] == wait["TimeoutSecondsPath"]
     assert states["Wait for agent"]["Next"] == wait["Next"] == "Check participants"
-    assert {timeout["ResultPath"], fallback["ResultPath"], wait["ResultPath"]} == {"$.wake"}
+    assert {timeout["ResultPath"], joined["ResultPath"], fallback["ResultPath"], wait["ResultPath"]} == {
+        "$.wake"
+    }
     assert "wake" in WorkflowState.model_fields
-    assert error_names(wait, "Retry") == LAMBDA_SERVICE_ERRORS
+    # And only DynamoDB's transient errors are retried (the condition is not one)
+    (retry,) = wait["Retry"]
+    assert all(e.startswith("DynamoDb.") for e in retry["ErrorEquals"])
+    assert "DynamoDb.ConditionalCheckFailedException" not in retry["ErrorEquals"]

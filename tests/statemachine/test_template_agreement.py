@@ -15,7 +15,6 @@ FUNCTION_ARN = re.compile(r"^\$\{([A-Za-z0-9]+Function)Arn\}$")
 
 EXPECTED_FUNCTIONS = {
     "DispatchAgentFunction": "dispatch_agent",
-    "AwaitAgentFunction": "await_agent",
     "CheckParticipantsFunction": "check_participants",
     "RedispatchAgentFunction": "redispatch_agent",
     "EscalateFunction": "escalate",
@@ -69,11 +68,12 @@ def test_the_definition_hard_codes_no_arn(lambda_tasks: dict[str, dict[str, Any]
     # When the ARNs in it are listed
     arns = re.findall(r'"(arn:[^"]*)"', asl_text)
 
-    # Then the only literal ARNs are the service integrations (Lambda; SNS for the page, EventBridge
-    # for the announcement); functions, the topic and the bus come from ${Var}s
+    # Then the only literal ARNs are the service integrations (Lambda; DynamoDB for the wait, SNS for
+    # the page, EventBridge for the announcement); functions, tables, the topic and the bus come from
+    # ${Var}s
     assert set(arns) == {
         "arn:aws:states:::lambda:invoke",
-        "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "arn:aws:states:::aws-sdk:dynamodb:updateItem.waitForTaskToken",
         "arn:aws:states:::sns:publish",
         "arn:aws:states:::events:putEvents",
     }
@@ -177,7 +177,6 @@ def test_only_the_functions_that_talk_to_livekit_may_read_its_secret(template: d
     # When they are compared with the steps that call LiveKit
     # Then exactly those may read the secret
     assert readers == {
-        "AwaitAgentFunction",  # looks once after recording its token
         "LiveKitWebhookFunction",  # verifies LiveKit's webhook signatures with the API secret
         "DispatchAgentFunction",
         "CheckParticipantsFunction",

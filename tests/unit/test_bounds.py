@@ -147,12 +147,26 @@ def test_a_request_without_a_room_is_refused_unless_it_is_a_heartbeat() -> None:
     assert takes(DispatchRequest, {"agent_name": AGENT, "kind": "heartbeat", "room": "heartbeat-x"})
 
 
-def test_a_step_s_execution_name_is_1_to_80_characters_and_a_task_token_never_empty() -> None:
+def test_a_step_s_execution_name_is_1_to_80_characters() -> None:
     assert takes(StepEvent, {"state": {}, "execution_name": "e" * 80})
     assert not takes(StepEvent, {"state": {}, "execution_name": "e" * 81})
     assert not takes(StepEvent, {"state": {}, "execution_name": ""})
-    assert takes(StepEvent, {"state": {}, "execution_name": "e", "task_token": "t"})
-    assert not takes(StepEvent, {"state": {}, "execution_name": "e", "task_token": ""})
+
+
+def test_what_await_agent_writes_is_a_dynamodb_number() -> None:
+    state = {"request": request(), "started_at": "2026-12-02T17:00:00Z"}
+    assert takes(
+        WorkflowState, state | {"wait_item": {"looked_at": "1800000000.125", "expires_at": "1800003645"}}
+    )
+    for looked_at, expires_at in (
+        ("1800000000.1.2", "1"),
+        ("1e9", "1"),
+        ("1", "1.5"),
+        ("", "1"),
+        ("1", "-1"),
+    ):
+        wait_item = {"looked_at": looked_at, "expires_at": expires_at}
+        assert not takes(WorkflowState, state | {"wait_item": wait_item}), wait_item
 
 
 def test_a_wait_lasts_at_least_one_second() -> None:

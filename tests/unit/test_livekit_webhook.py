@@ -14,6 +14,7 @@ from dispatch_verify.adapters import livekit_webhook as webhook
 from dispatch_verify.adapters.aws.waits import WaitTokens
 from dispatch_verify.adapters.aws.webhook_events import EVENT_TTL_S, WebhookEvents
 from dispatch_verify.handlers import livekit_webhook
+from dispatch_verify.models import WaitItem
 from livekit import api
 from livekit.protocol.models import ParticipantInfo, Room
 from moto import mock_aws
@@ -21,7 +22,8 @@ from moto import mock_aws
 from livekit_sim import event_body, signed_headers
 from local_engine import create_table
 
-from .conftest import LambdaContext, load_event
+from .await_write import record_wait
+from .conftest import LambdaContext, a_state, load_event
 from .fakes import FakeTime
 from .test_api_samples import TEMPLATE
 
@@ -132,15 +134,26 @@ def credentials() -> Any:
     return config.livekit_credentials()
 
 
-def test_a_wait_is_recorded_with_the_time_it_was_recorded(
+def record(tokens: WaitTokens, request_id: str, token: str, looked_at: float) -> None:
+    """A wait of ``request_id`` recorded as "Await agent" records it, after a look at ``looked_at``."""
+    state = a_state().model_copy(
+        update={
+            "request": a_state().request.model_copy(update={"request_id": request_id}),
+            "wait_item": WaitItem(looked_at=f"{looked_at:.3f}", expires_at=str(int(looked_at) + 3600)),
+        }
+    )
+    record_wait(boto3.client("dynamodb"), state, token, tokens.table.name)
+
+
+def test_a_wait_is_recorded_with_the_time_its_step_looked(
     tables: tuple[WaitTokens, WebhookEvents], now: FakeTime
 ) -> None:
-    # Given the clock at some second
+    # Given a step that looked at the room at some second and three quarters
     tokens, _ = tables
     now.advance(0.75)
 
     # When "Await agent" records its token
-    tokens.record(ROOM, "req-1", AGENT, "token-1", 30)
+    record(tokens, "req-1", "token-1", now())
 
     # Then the item says when (Lambda's clock, whole seconds), for a webhook to compare with its join
     (waiter,) = tokens.awaiting(ROOM, AGENT)
@@ -148,11 +161,11 @@ def test_a_wait_is_recorded_with_the_time_it_was_recorded(
 
 
 def test_a_delivery_that_fails_gives_its_claim_back_so_that_a_redelivery_acts(
-    tables: tuple[WaitTokens, WebhookEvents],
+    tables: tuple[WaitTokens, WebhookEvents], now: FakeTime
 ) -> None:
     # Given a wait, and Step Functions throttling the first SendTaskSuccess
     tokens, events = tables
-    tokens.record(ROOM, "req-1", AGENT, "token-1", 30)
+    record(tokens, "req-1", "token-1", now())
     throttled = ClientError(
         {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "SendTaskSuccess"
     )
@@ -176,15 +189,17 @@ def test_an_event_without_an_id_is_acted_on_once_by_its_content(
     # Given an event LiveKit sent without an id (it sets one; this is the fallback), and a wait
     tokens, events = tables
     event = joined(event_id="", created_at=int(now()))
-    tokens.record(ROOM, "req-1", AGENT, "token-1", 30)
+    record(tokens, "req-1", "token-1", now())
+    claimed_at = int(now())
     first = webhook.on_event(event, tokens, lambda token, output: True, events)
 
-    # When the same event arrives again for the request's next wait
-    tokens.record(ROOM, "req-1", AGENT, "token-2", 30)
+    # When the same event arrives again for the request's next wait (recorded after a later look)
+    now.advance(1)
+    record(tokens, "req-1", "token-2", now())
     second = webhook.on_event(event, tokens, lambda token, output: True, events)
 
     # Then only the first resumed a wait; the claim is the digest of the event, and expires
     assert (first.resumed, second.resumed, second.duplicate) == (1, 0, True)
     (item,) = events.table.scan()["Items"]
     assert item["event_id"].startswith("sha256:")
-    assert item["expires_at"] == int(now()) + EVENT_TTL_S
+    assert item["expires_at"] == claimed_at + EVENT_TTL_S

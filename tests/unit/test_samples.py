@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import boto3
 import pytest
 from dispatch_verify.adapters import livekit as livekit_module
 from dispatch_verify.handlers import (
@@ -72,31 +71,6 @@ def test_handler_runs_on_its_sample_event_and_returns_a_workflow_state(
         assert result.pop("room_cleanup_done") is True
     state = WorkflowState.model_validate(result)
     assert state.request_id == event["state"].get("request", {}).get("request_id", event["execution_name"])
-
-
-def test_await_agent_runs_on_its_sample_and_records_the_token(
-    sample_world: FakeLiveKit, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given the wait table from the template and the Await agent sample (agent not in the room yet)
-    from dispatch_verify.adapters.aws.waits import WaitTokens
-    from dispatch_verify.handlers import await_agent
-
-    from local_engine import create_table
-
-    from .test_api_samples import TEMPLATE
-
-    table = create_table(TEMPLATE, boto3.Session(), "WaitTokenTable")
-    monkeypatch.setenv("WAIT_TABLE_NAME", table)
-    event = load_event("await_agent")
-
-    # When the handler runs on it
-    result = await_agent.lambda_handler(event, lambda_context)
-
-    # Then it awaits the agent, its token recorded under the sample's room and agent
-    assert result == {"result": "awaiting"}
-    request = event["state"]["request"]
-    (waiter,) = WaitTokens(table).awaiting(request["room"], request["agent_name"])
-    assert waiter.task_token == event["task_token"]
 
 
 def test_the_workflow_input_sample_is_a_request_dispatch_agent_accepts(

@@ -4,15 +4,17 @@ LiveKit signs each webhook with a JWT in ``Authorization`` (no ``Bearer``): issu
 valid for 5 minutes, with the body's SHA-256 as its ``sha256`` claim. ``WebhookReceiver.receive``
 checks all of that; anything it refuses is ``WebhookRejected`` (the function answers 401 and changes
 nothing). A verified ``participant_joined`` for an AGENT resumes the workflows awaiting that agent
-name in that room; every other event is acknowledged and ignored.
+name in that room (and marks their waits as joined, so that a wait whose token is not recorded yet
+is refused the recording and checks at once: ``adapters.aws.waits``); every other event is
+acknowledged and ignored.
 
 A signed delivery can be replayed for as long as its token is valid, and LiveKit itself may deliver
 an event more than once, so each such event is acted on once: its id (``WebhookEvent.id``, ``EV_...``)
 is claimed first (``WebhookEvents``), and a later delivery of a claimed id resumes nothing.
 
-A join also resumes only the waits recorded before it happened (``recorded_before``): "Await agent"
-records its token and then looks at the participants once, so an agent that joined before the token
-was recorded was seen by that look, and a later wait of the same room is none of this join's business
+A join also resumes only the waits recorded before it happened (``recorded_before``): a wait's
+``recorded_at`` is when the step before it last looked at the participants, so an agent that joined
+before that was seen by that look, and a later wait of the same room is none of this join's business
 (an old event arriving late must not end it). The two times come from two clocks: the event's
 ``createdAt`` is LiveKit's, in whole seconds, and ``recorded_at`` Lambda's; ``JOIN_LEEWAY_S`` covers the
 truncation and their skew. Were LiveKit's clock behind by more, a join within that excess after the
@@ -106,9 +108,10 @@ def on_event(event: api.WebhookEvent, tokens: WaitTokens, resume: Resume, seen: 
         "at": clock.iso_utc(clock.now()),
     }
     resumed = later = 0
+    received_at = clock.now()
     try:
         for agent_name in dict.fromkeys(participant.agent_names()):
-            for waiter in tokens.awaiting(room, agent_name):
+            for waiter in tokens.joined(room, agent_name, received_at):
                 if not recorded_before(waiter, event.created_at):
                     later += 1  # a later wait: this join was seen by its look, or left since
                     continue

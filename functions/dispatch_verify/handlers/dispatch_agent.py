@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dispatch_verify import config
 from dispatch_verify.adapters import livekit
-from dispatch_verify.adapters.aws import ledger
+from dispatch_verify.adapters.aws import ledger, waits
 from dispatch_verify.logic.dispatch import dispatch_agent, ensure_room
 from dispatch_verify.logic.phase import phase_after
 from dispatch_verify.logic.request import prepare_request
@@ -33,13 +33,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     log_context(state)
     logger.info("request accepted", extra={"kind": state.request.kind, **state.request.options.model_dump()})
     credentials = config.livekit_credentials()
+    webhooks = config.livekit_webhooks_expected()
     with livekit.connect(credentials) as port:
         if state.request.options.create_room:
             state = ensure_room(state, port)
             logger.info("room ensured", extra={"room_sid": state.room_sid})
         else:
             logger.info("room creation not requested")
-        state = dispatch_agent(state, port, webhooks=config.livekit_webhooks_expected())
+        looked_at = waits.expect_the_join(state, webhooks)
+        state = dispatch_agent(state, port, webhooks=webhooks, looked_at=looked_at)
     state.livekit_host = urlsplit(credentials.url).hostname  # for the bundle: LiveKit support asks
     log_context(state)
     logger.info("agent dispatched", extra={"deadline_epoch": state.attempts[-1].deadline_epoch})

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dispatch_verify import config
 from dispatch_verify.adapters import livekit
-from dispatch_verify.adapters.aws import ledger
+from dispatch_verify.adapters.aws import ledger, waits
 from dispatch_verify.logic.dispatch import redispatch_agent
 from dispatch_verify.logic.phase import phase_after
 from dispatch_verify.models import StepEvent, WorkflowState
@@ -21,8 +21,10 @@ from dispatch_verify.recording import conclude, decided_here
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = WorkflowState.from_state(StepEvent.model_validate(event).state)
     log_context(state)
+    webhooks = config.livekit_webhooks_expected()
     with livekit.connect(config.livekit_credentials()) as port:
-        state = redispatch_agent(state, port, webhooks=config.livekit_webhooks_expected())
+        looked_at = waits.expect_the_join(state, webhooks)
+        state = redispatch_agent(state, port, webhooks=webhooks, looked_at=looked_at)
     log_context(state)
     assert state.check is not None
     logger.info("re-dispatch done", extra={"next": state.check.next, "cause": state.check.cause})

@@ -6,7 +6,7 @@ from dispatch_verify import clock
 from dispatch_verify.errors import Cause, DispatchVerifyError
 from dispatch_verify.logic.dispatch import unclaimed_dispatches
 from dispatch_verify.logic.participants import find_agent, is_named_agent, seen, verified_check
-from dispatch_verify.logic.wait_time import wait_seconds
+from dispatch_verify.logic.wait_time import plan_wait
 from dispatch_verify.models import Attempt, Check, JobSeen, Next, WorkflowState
 from dispatch_verify.observability import logger
 from dispatch_verify.ports.livekit import Dispatch, LiveKitPort
@@ -20,6 +20,7 @@ def check_participants(state: WorkflowState, port: LiveKitPort, *, webhooks: boo
     attempt = state.live_attempt
     if attempt is None:
         raise DispatchVerifyError.of("internal", "no live dispatch to check: Dispatch agent has not run")
+    looked_at = clock.now()  # before the look: a join marked after it refuses the next wait's recording
     participants = port.list_participants(request.room)
     now = clock.now()
     attempt.checks += 1
@@ -28,7 +29,7 @@ def check_participants(state: WorkflowState, port: LiveKitPort, *, webhooks: boo
     _delete_strays(state, attempt, dispatches, port, keep_identity=agent.identity if agent else None)
     if agent is not None:
         state.check = verified_check(participants, agent, now)
-        state.wait_s = None
+        state.wait_s = state.wait_item = None
         return state
     # Job states only explain why the agent is absent; they never prove it present.
     dispatch = next((d for d in dispatches if d.dispatch_id == attempt.dispatch_id), None)
@@ -43,7 +44,10 @@ def check_participants(state: WorkflowState, port: LiveKitPort, *, webhooks: boo
         checked_at=clock.iso_utc(now),
         **seen(participants),
     )
-    state.wait_s = wait_seconds(state, now, webhooks=webhooks) if cause is None else None
+    if cause is None:
+        plan_wait(state, looked_at, now, webhooks=webhooks)
+    else:
+        state.wait_s = state.wait_item = None
     return state
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dispatch_verify import clock
 from dispatch_verify.logic.participants import find_agent, seen, verified_check
-from dispatch_verify.logic.wait_time import wait_seconds
+from dispatch_verify.logic.wait_time import plan_wait
 from dispatch_verify.models import Attempt, Check, WorkflowState
 from dispatch_verify.observability import logger
 from dispatch_verify.ports.livekit import Dispatch, LiveKitPort
@@ -23,29 +23,41 @@ def ensure_room(state: WorkflowState, port: LiveKitPort) -> WorkflowState:
     return state
 
 
-def dispatch_agent(state: WorkflowState, port: LiveKitPort, *, webhooks: bool = True) -> WorkflowState:
-    """Dispatch, and set how long "Await agent" waits (``webhooks``: a join webhook is expected)."""
+def dispatch_agent(
+    state: WorkflowState, port: LiveKitPort, *, webhooks: bool = True, looked_at: float | None = None
+) -> WorkflowState:
+    """Dispatch, and set how long "Await agent" waits (``webhooks``: a join webhook is expected).
+
+    ``looked_at``: the time from which a join is the wait's business (before the wait's item was
+    prepared, ``adapters.aws.waits.WaitTokens.expect``; default now, before CreateDispatch).
+    """
     state = state.model_copy(deep=True)
+    looked_at = clock.now() if looked_at is None else looked_at
     state.attempts.append(_new_attempt(state, port))
-    state.wait_s = wait_seconds(state, clock.now(), webhooks=webhooks)
+    soon = webhooks and _over_or_present(state, port)
+    plan_wait(state, looked_at, clock.now(), webhooks=webhooks, soon=soon)
     return state
 
 
-def redispatch_agent(state: WorkflowState, port: LiveKitPort, *, webhooks: bool = True) -> WorkflowState:
+def redispatch_agent(
+    state: WorkflowState, port: LiveKitPort, *, webhooks: bool = True, looked_at: float | None = None
+) -> WorkflowState:
     """Cancel the stale dispatch, then dispatch again; never two live dispatches of this request.
 
     The agent may have arrived since the check: look once more, and keep it if it is there.
-    ``webhooks``: a join webhook is expected (sets how long the next wait lasts).
+    ``webhooks``: a join webhook is expected (sets how long the next wait lasts); ``looked_at`` as for
+    ``dispatch_agent`` (default: now, before this look).
     """
     state = state.model_copy(deep=True)
     request = state.request
+    looked_at = clock.now() if looked_at is None else looked_at
     participants = port.list_participants(request.room)
     now = clock.now()
     agent = find_agent(participants, request.agent_name)
     if agent is not None:
         logger.info("agent arrived before the re-dispatch", extra={"identity": agent.identity})
         state.check = verified_check(participants, agent, now)
-        state.wait_s = None
+        state.wait_s = state.wait_item = None
         return state
     stale = state.live_attempt
     if stale is not None:
@@ -56,8 +68,24 @@ def redispatch_agent(state: WorkflowState, port: LiveKitPort, *, webhooks: bool 
     state.attempts.append(_new_attempt(state, port))
     cause = state.check.cause if state.check else None
     state.check = Check(next="wait", cause=cause, checked_at=clock.iso_utc(now), **seen(participants))
-    state.wait_s = wait_seconds(state, clock.now(), webhooks=webhooks)
+    soon = webhooks and _over_or_present(state, port)
+    plan_wait(state, looked_at, clock.now(), webhooks=webhooks, soon=soon)
     return state
+
+
+def _over_or_present(state: WorkflowState, port: LiveKitPort) -> bool:
+    """Right after a dispatch: is the agent already in the room, or the dispatch already over (its
+    job refused at once, JS_FAILED: no webhook will say so)? Then the wait lasts a second and the
+    check decides (verified, or re-dispatch) seconds after the dispatch, not at the backstop."""
+    request, live = state.request, state.live_attempt
+    if find_agent(port.list_participants(request.room), request.agent_name) is not None:
+        return True
+    dispatch = next(
+        (d for d in port.list_dispatches(request.room) if live and d.dispatch_id == live.dispatch_id), None
+    )
+    if dispatch is None:
+        return False  # not listed (yet): the check decides at the wait's end
+    return dispatch.deleted or (bool(dispatch.jobs) and all(job.ended for job in dispatch.jobs))
 
 
 def _new_attempt(state: WorkflowState, port: LiveKitPort) -> Attempt:
