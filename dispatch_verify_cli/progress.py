@@ -169,12 +169,8 @@ def _describe_exit(name: str, state: dict[str, Any], elapsed: str) -> str | None
             return (
                 f"{elapsed} participant_joined webhook for {wake.get('agent_identity')}: wait resumed at once"
             )
-        if wake.get("by") == "look" and wake.get("dispatch_over"):
-            return (
-                f"{elapsed} the dispatch is already over ({wake.get('dispatch_over')}): wait resumed at once"
-            )
-        if wake.get("by") == "look":
-            return f"{elapsed} {wake.get('agent_identity')} was already in the room: wait resumed at once"
+        if wake.get("Error") == "DynamoDb.ConditionalCheckFailedException":
+            return f"{elapsed} the agent's join came before the wait was recorded: checking at once"
         return None
     if name == "Check participants" and check:
         seen = ", ".join(
