@@ -10,8 +10,10 @@ are a warm function's. A function that appears twice on the chain cold-starts on
 What the handlers talk to is real enough to cost what it costs, and local:
 - AWS: moto in this process, behind an HTTP endpoint on 127.0.0.1 (``AWS_ENDPOINT_URL``), so the
   function's process imports boto3, builds its clients, signs and sends its requests for real: the
-  ledger table (built from the template's definition), the LiveKit secret in Secrets Manager (read
-  through Powertools Parameters as deployed) and a state machine the API starts executions of;
+  template's DynamoDB tables (ledger, waits, webhook events, built from their definitions), the LiveKit
+  secret in Secrets Manager (read through Powertools Parameters as deployed) and a state machine the
+  API starts executions of. Any request moto refuses fails the run: a step that logs an AWS error and
+  goes on would be timed doing less than it does when deployed;
 - LiveKit: a ``LiveKitSimulator`` on real time serving HTTP on 127.0.0.1.
 Each state's event is what Step Functions would pass: the execution's input (read back from what the
 API started) through the state's ``Parameters``, and its output through ``ResultPath``/``OutputPath``.
@@ -87,6 +89,7 @@ class _MotoEndpoint(ThreadingHTTPServer):
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _MotoHandler)
+        self.errors: list[str] = []  # what moto refused: a bench request the real stack would not see
 
     @property
     def url(self) -> str:
@@ -117,6 +120,9 @@ class _MotoHandler(BaseHTTPRequestHandler):
         answered = botocore_stubber.process_request(request)
         status, out_headers, out_body = answered if answered else (404, {}, b"not mocked")
         data = out_body.encode() if isinstance(out_body, str) else bytes(out_body or b"")
+        if int(status) >= 400:
+            target = self.headers.get("X-Amz-Target") or f"{self.command} {self.path}"
+            self.server.errors.append(f"{service} {target}: {int(status)} {data[:200]!r}")  # type: ignore[attr-defined]
         self.send_response(int(status))
         for key, value in (out_headers or {}).items():
             if key.lower() not in ("content-length", "server", "date"):
@@ -131,9 +137,17 @@ class _MotoHandler(BaseHTTPRequestHandler):
         pass
 
 
-def _ledger_table(template: dict[str, Any]) -> dict[str, Any]:
-    """The ledger table's create_table arguments, from the template's definition."""
-    properties = template["Resources"][names.LEDGER_TABLE]["Properties"]
+# The template's tables and the variable that names each in a function's environment.
+TABLES = {
+    names.LEDGER_TABLE: names.LEDGER_TABLE_NAME,
+    names.WAIT_TABLE: names.WAIT_TABLE_NAME,
+    names.WEBHOOK_EVENT_TABLE: names.WEBHOOK_EVENT_TABLE_NAME,
+}
+
+
+def _table(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    """A table's create_table arguments, from the template's definition."""
+    properties = template["Resources"][logical_id]["Properties"]
     keys = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
     return {key: properties[key] for key in keys if key in properties}
 
@@ -253,9 +267,12 @@ def time_chain(runs: int, warm: int, base_env: dict[str, str]) -> tuple[list[Ste
         try:
             aws_env, machine_arn = _stack(template, sim, endpoint.url)
             for run in range(runs):
+                endpoint.errors.clear()
                 _one_chain(
                     run, warm, chain, template, asl, (base_env, aws_env), machine_arn, sim, times, Path(tmp)
                 )
+                if endpoint.errors:  # a step that logs and goes on would otherwise be timed doing less
+                    raise RuntimeError("AWS (moto) refused bench requests:\n" + "\n".join(endpoint.errors))
         finally:
             endpoint.shutdown()
             endpoint.server_close()
@@ -267,8 +284,13 @@ def _stack(template: dict[str, Any], sim: Any, endpoint_url: str) -> tuple[dict[
     import boto3
 
     session = boto3.session.Session(region_name=REGION)
-    table = "bench-ledger"
-    session.client("dynamodb").create_table(TableName=table, **_ledger_table(template))
+    tables = {}
+    for logical_id, variable in TABLES.items():
+        if logical_id in template["Resources"]:
+            tables[variable] = f"bench-{logical_id}"
+            session.client("dynamodb").create_table(
+                TableName=tables[variable], **_table(template, logical_id)
+            )
     secret = session.client("secretsmanager").create_secret(
         Name="bench/livekit",
         SecretString=json.dumps({"url": sim.url, "api_key": sim.api_key, "api_secret": sim.api_secret}),
@@ -284,7 +306,7 @@ def _stack(template: dict[str, Any], sim: Any, endpoint_url: str) -> tuple[dict[
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_SESSION_TOKEN": "bench",
-        names.LEDGER_TABLE_NAME: table,
+        **tables,
         names.LIVEKIT_SECRET_ARN: secret["ARN"],
         names.STATE_MACHINE_ARN: machine["stateMachineArn"],
         names.EVENT_BUS_NAME: "bench-bus",

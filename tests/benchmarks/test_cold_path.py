@@ -77,3 +77,33 @@ def test_three_functions_before_the_dispatch_miss_the_cold_start_target() -> Non
     summary = cold_path.summary(chain, times)
 
     assert (summary["cold_starts"], summary["cold_starts_target_met"]) == (3, False)
+
+
+def test_a_request_moto_refuses_is_recorded_against_the_run() -> None:
+    # Given moto behind the benchmark's HTTP endpoint, and no table at all
+    import contextlib
+    import threading
+
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        endpoint = cold_path._MotoEndpoint()
+        threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+        try:
+            client = boto3.session.Session(
+                region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench"
+            ).client("dynamodb", endpoint_url=endpoint.url)
+
+            # When a function's request names a table that does not exist
+            with contextlib.suppress(client.exceptions.ResourceNotFoundException):
+                client.get_item(TableName="missing", Key={"request_id": {"S": "r"}})
+            # And one that moto answers
+            client.list_tables()
+        finally:
+            endpoint.shutdown()
+            endpoint.server_close()
+
+    # Then the refusal, and only it, is recorded (the run then fails instead of timing less work)
+    assert len(endpoint.errors) == 1
+    assert endpoint.errors[0].startswith("dynamodb DynamoDB_20120810.GetItem: 400")
