@@ -67,7 +67,8 @@ def deliver(api: LocalApi, body: str, headers: dict[str, str]) -> tuple[int, dic
 
 
 def waiters(table: Any) -> list[str]:
-    return [item["request_id"] for item in table.scan()["Items"]]
+    """The requests whose wait holds a token (an item stays once its token is used: its join mark)."""
+    return [item["request_id"] for item in table.scan()["Items"] if "task_token" in item]
 
 
 def claimed(engine: LocalEngine) -> list[dict[str, Any]]:

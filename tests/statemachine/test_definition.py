@@ -252,7 +252,7 @@ def test_await_agent_records_its_token_in_the_wait_item_unless_a_join_was_marked
         and "wait_item" in WorkflowState.model_fields
     )
     assert names["#joined"] == "joined_at" and names["#token"] == "task_token"
-    assert parameters["ConditionExpression"] == "attribute_not_exists(#joined) OR #joined < :looked"
+    assert parameters["ConditionExpression"] == "attribute_not_exists(#joined) OR #joined <= :looked"
     # And it keeps the state, adding only $.wake (the webhook's output, or the error that ended it)
     assert task["ResultPath"] == "$.wake" and "OutputPath" not in task
 

@@ -111,6 +111,23 @@ def test_a_join_marked_before_the_last_look_does_not_refuse_a_later_wait(
     assert [w.task_token for w in tokens.awaiting(ROOM, AGENT)] == ["token-2"]
 
 
+def test_a_join_marked_at_the_instant_of_the_look_does_not_refuse_the_wait(
+    livekit: FakeLiveKit, tokens: WaitTokens, dynamodb: Any, table: str, now: FakeTime
+) -> None:
+    # Given a join marked at the very instant a check looked (the look saw what LiveKit had then; on a
+    # virtual clock, where handlers take no time, the two are often equal)
+    state = prepared(livekit, join_timeout_s=60)
+    now.advance(5)
+    state = check_participants(state, livekit, webhooks=True)
+    tokens.joined(ROOM, AGENT, now())
+
+    # When "Await agent" records its token
+    record_wait(dynamodb, state, "token-2", table)
+
+    # Then it is recorded: only a mark later than the look refuses it (no check after check at one time)
+    assert [w.task_token for w in tokens.awaiting(ROOM, AGENT)] == ["token-2"]
+
+
 def test_a_used_token_is_removed_and_the_item_and_its_mark_stay_for_the_next_wait(
     livekit: FakeLiveKit, tokens: WaitTokens, dynamodb: Any, table: str, now: FakeTime
 ) -> None:
