@@ -63,8 +63,9 @@ bench: $(STAMP) $(SAM_STAMP)
 bench-wait: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python -m bench.wait_latency --json bench/wait_latency.json
 
-# Lambda start-up: each handler's cold import, and the warm per-call LiveKit overhead (new client per
-# call against one reused) against the simulator; figures also in bench/startup.json.
+# Lambda start-up: each handler's cold import against `import livekit.api` (issue 14: at most 1.5x),
+# request -> CreateDispatch cold and warm (each function in a fresh process against moto and the
+# simulator), and the warm per-call LiveKit overhead; figures also in bench/startup.json.
 bench-startup: $(STAMP)
 	$(BIN)/python -m bench.startup --json bench/startup.json
 
