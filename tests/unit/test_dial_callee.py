@@ -83,9 +83,10 @@ def test_callee_already_in_the_room_is_adopted_not_dialled_again(livekit: FakeLi
     # When the callee is dialled
     result = dial_callee(state, livekit)
 
-    # Then the callee is adopted and no second call is placed
+    # Then the callee is adopted as answered (present in the room) and no second call is placed
     assert livekit.sip_calls == []
     assert result.dialled is not None and result.dialled.participant_identity == "callee"
+    assert result.dialled.answered is True
 
 
 def test_call_not_waited_for_is_recorded_as_placed_not_answered(livekit: FakeLiveKit, now: FakeTime) -> None:
