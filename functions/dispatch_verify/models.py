@@ -114,7 +114,9 @@ def _checked_name(value: str | None, info: ValidationInfo) -> str | None:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: each model builds its validator at first use, not at import (a Lambda cold start
+    # imports every model and uses a few).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -295,7 +297,7 @@ class SipDetail(_Strict):
 class StepError(BaseModel):
     """What an ASL ``Catch`` records at ``$.error`` (Step Functions' own field names)."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, defer_build=True)
     Error: str
     Cause: str | None = None
 
@@ -304,7 +306,7 @@ class DispatchRecord(BaseModel):
     """One dispatch of a request as an outcome, the ledger and GET show it: its id, LiveKit's UTC
     creation time, and what the checks saw of its jobs."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
     dispatch_id: str
     created_at: str
     deleted: bool = False

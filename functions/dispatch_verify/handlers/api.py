@@ -25,7 +25,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
 from dispatch_verify import clock, config
@@ -258,6 +257,8 @@ def _view(status: HTTPStatus, view: DispatchView) -> Response[dict[str, Any]]:
 
 def _publish_cancelled(outcome: Outcome) -> None:
     # The cancel stands (ledger, execution, LiveKit) whether or not the event could be put: logged.
+    from botocore.exceptions import BotoCoreError, ClientError  # imported by the first AWS call
+
     try:
         outcome_events.publish_outcome(outcome)
     except (ClientError, BotoCoreError, DispatchVerifyError) as exc:
