@@ -3,12 +3,14 @@ none caught now, a job cancelled rather than failed; and how each SIP answer is 
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from dispatch_verify.errors import ErrorDetail
+from dispatch_verify.errors import ErrorDetail, LiveKitPermanentError
 from dispatch_verify.logic.dial import dial_reason
 from dispatch_verify.logic.dispatch import dispatch_agent
 from dispatch_verify.logic.escalation import escalation_bundle, explain
-from dispatch_verify.models import Check
+from dispatch_verify.models import Check, StepError
 
 from .conftest import a_state
 from .fakes import FakeLiveKit
@@ -65,3 +67,28 @@ def test_an_agent_that_left_is_explained_by_the_job_that_ended_last_even_if_it_s
 
     # Then the sentence is about the later job: no error of the earlier one is quoted
     assert "worker crashed" not in explain(a_bundle("joined_then_left", job_states=jobs))
+
+
+def test_an_error_caught_now_gives_the_cause_over_the_one_the_last_check_gave(livekit: FakeLiveKit) -> None:
+    # Given a request whose last check asked for a re-dispatch (never_assigned), and the re-dispatch
+    # step then failed with LiveKit refusing the credentials, caught by the state machine
+    state = dispatch_agent(a_state(), livekit)
+    state.check = Check(next="redispatch", cause="never_assigned", checked_at="2026-12-02T17:00:00Z")
+    error = LiveKitPermanentError.of("auth", "invalid API key", code="unauthenticated", status=401)
+    payload = {"errorType": type(error).__name__, "errorMessage": str(error), "stackTrace": []}
+    state.error = StepError(Error=type(error).__name__, Cause=json.dumps(payload))
+
+    # When its bundle is made
+    bundle = escalation_bundle(state)
+
+    # Then the cause is the caught error's, not the check's
+    assert bundle.cause == "auth"
+
+
+def test_an_agent_that_left_is_explained_by_a_job_cancelled_last_with_its_error() -> None:
+    # Given a first job that failed, and a later one LiveKit cancelled with an error of its own
+    jobs = [job("AJ_1", "JS_FAILED", "worker crashed"), job("AJ_2", "JS_CANCELLED", "room closed by the API")]
+
+    # Then the sentence quotes the cancelled job's error, not the earlier one's
+    sentence = explain(a_bundle("joined_then_left", job_states=jobs))
+    assert "room closed by the API" in sentence and "worker crashed" not in sentence
