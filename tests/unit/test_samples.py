@@ -4,11 +4,9 @@ workflow input (events/workflow_input.json, for `aws stepfunctions start-executi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from dispatch_verify.adapters import livekit as livekit_module
 from dispatch_verify.handlers import (
     check_participants,
     close_room,
@@ -19,11 +17,10 @@ from dispatch_verify.handlers import (
     redispatch_agent,
 )
 from dispatch_verify.models import WorkflowState
-from dispatch_verify.ports.livekit import LiveKitPort
 from moto import mock_aws
 
 from .conftest import LambdaContext, load_event
-from .fakes import FakeLiveKit, FakeTime
+from .fakes import FakeLiveKit
 
 HANDLERS = {
     "dispatch_agent": dispatch_agent.lambda_handler,
@@ -37,22 +34,12 @@ HANDLERS = {
 
 
 @pytest.fixture
-def sample_world(monkeypatch: pytest.MonkeyPatch, now: FakeTime) -> Iterator[FakeLiveKit]:
+def sample_world(connected: FakeLiveKit, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLiveKit]:
     """LiveKit replaced by a fake holding the samples' room; SNS and EventBridge in moto."""
-    fake = FakeLiveKit(now)
-    fake.rooms["support-call-4711"] = 600
-
-    @contextmanager
-    def connect(credentials: object) -> Iterator[LiveKitPort]:
-        yield fake
-
-    monkeypatch.setattr(livekit_module, "connect", connect)
-    monkeypatch.setenv("LIVEKIT_URL", "https://example.livekit.cloud")
-    monkeypatch.setenv("LIVEKIT_API_KEY", "APIkey123")
-    monkeypatch.setenv("LIVEKIT_API_SECRET", "not-a-real-secret")
+    connected.rooms["support-call-4711"] = 600
     with mock_aws():
         monkeypatch.setenv("EVENT_BUS_NAME", "default")
-        yield fake
+        yield connected
 
 
 @pytest.mark.parametrize("name", sorted(HANDLERS))
