@@ -130,6 +130,9 @@ def test_a_lost_final_ledger_write_is_repaired_from_the_execution(
     sim.set_agent("fast-agent", "warm")
     request_id = post(api, a_dispatch("api-room-5", "fast-agent")).body["request_id"]
     follow(lambda: get(api, request_id))
+    # (GET shows the outcome once the deciding step recorded it; the execution ends after its announcement)
+    executions = engine.sfn.list_executions(stateMachineArn=engine.state_machine_arn)["executions"]
+    assert [r.status for r in engine.wait_all([e["executionArn"] for e in executions])] == ["SUCCEEDED"]
     dynamodb, table = ledger_table(engine)
     dynamodb.update_item(
         TableName=table,
