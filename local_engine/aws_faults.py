@@ -45,6 +45,11 @@ ERROR_STATUS: dict[str, int] = {
     "TaskTimedOut": 400,  # Step Functions SendTask*: the token is no longer waited for
 }
 FAILED_ENTRY = "FailedEntry"  # PutEvents' partial failure: 200, FailedEntryCount 1
+# DynamoDB answers each request atomically; moto's backend reads and changes an item's dicts with no
+# lock, so a GetItem beside an UpdateItem of the same item (the API's GET while a step records the
+# outcome) could fail inside moto ("dictionary changed size during iteration"). DynamoDB requests
+# are serialized here (they never call another service, so nothing waits inside the lock).
+_DYNAMODB_REQUEST = threading.Lock()
 _QUERY_PROTOCOL = {"sns"}
 _REST_JSON = {"lambda"}
 _JSON_PREFIX = {"sfn": "com.amazonaws.swf.service.v2.model#", "dynamodb": "com.amazonaws.dynamodb.v20120810#"}
@@ -125,6 +130,14 @@ class AwsFaults:
         faults = self
 
         def call(
+            stubber: BotocoreStubber, event_name: str, request: AWSPreparedRequest, **kwargs: Any
+        ) -> Any:
+            if event_name.split(".")[1:2] == ["dynamodb"]:
+                with _DYNAMODB_REQUEST:
+                    return answer(stubber, event_name, request, **kwargs)
+            return answer(stubber, event_name, request, **kwargs)
+
+        def answer(
             stubber: BotocoreStubber, event_name: str, request: AWSPreparedRequest, **kwargs: Any
         ) -> Any:
             if not stubber.enabled:
