@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from bench import stack_view
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -28,43 +29,11 @@ LAMBDA_SERVICE_ERRORS = {
     "Lambda.TooManyRequestsException",
 }
 
-_SCALAR_TAGS = ["Ref", "Condition", "Sub", "GetAZs", "ImportValue", "Base64", "Transform"]
-_LIST_TAGS = [
-    "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or", "FindInMap", "Cidr",
-    "ToJsonString", "Length",
-]  # fmt: skip
-
-
-class CloudFormationLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type hints
-    """SafeLoader plus CloudFormation's short-form intrinsic functions."""
-
-
-def _long_form(tag: str) -> Any:
-    key = tag if tag in ("Ref", "Condition") else f"Fn::{tag}"
-
-    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-        value: Any
-        if isinstance(node, yaml.ScalarNode):
-            value = loader.construct_scalar(node)
-            if tag == "GetAtt":
-                value = str(value).split(".", 1)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)
-        return {key: value}
-
-    return construct
-
-
-for _tag in [*_SCALAR_TAGS, *_LIST_TAGS, "GetAtt"]:
-    CloudFormationLoader.add_constructor(f"!{_tag}", _long_form(_tag))
-
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    document = yaml.load(path.read_text(), Loader=CloudFormationLoader)  # noqa: S506 - a SafeLoader
-    assert isinstance(document, dict)
-    return document
+    """The template with CloudFormation's short tags in their long form (bench.stack_view's loader,
+    the one the benchmarks read the template with)."""
+    return stack_view.load_template(path)
 
 
 def iter_states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
