@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dispatch_verify import clock
 from dispatch_verify.errors import Cause, DispatchVerifyError
-from dispatch_verify.logic.dispatch import unclaimed_dispatches
+from dispatch_verify.logic.dispatch import jobs_over, unclaimed_dispatches
 from dispatch_verify.logic.participants import find_agent, is_named_agent, seen, verified_check
 from dispatch_verify.logic.wait_time import plan_wait
 from dispatch_verify.models import Attempt, Check, JobSeen, Next, WorkflowState
@@ -57,16 +57,11 @@ def stale_cause(attempt: Attempt, dispatch: Dispatch | None, now: float, *, agen
     ``agent_seen``: the agent is in the room but not (or no longer) present, e.g. DISCONNECTED.
     """
     had_agent = agent_seen or any(job.participant_identity for job in attempt.job_states)
-    if dispatch is None or dispatch.deleted or _jobs_over(dispatch):
+    if dispatch is None or dispatch.deleted or jobs_over(dispatch):
         return "joined_then_left" if had_agent else "job_failed"
     if now >= attempt.deadline_epoch:
         return "not_joined" if attempt.job_states else "never_assigned"
     return None
-
-
-def _jobs_over(dispatch: Dispatch) -> bool:
-    """Every job ended (failed, or finished without the agent being there) and none replaces it."""
-    return bool(dispatch.jobs) and all(job.ended for job in dispatch.jobs)
 
 
 def _delete_strays(

@@ -85,7 +85,12 @@ def _over_or_present(state: WorkflowState, port: LiveKitPort) -> bool:
     )
     if dispatch is None:
         return False  # not listed (yet): the check decides at the wait's end
-    return dispatch.deleted or (bool(dispatch.jobs) and all(job.ended for job in dispatch.jobs))
+    return dispatch.deleted or jobs_over(dispatch)
+
+
+def jobs_over(dispatch: Dispatch) -> bool:
+    """Every job ended (failed, or finished without the agent being there) and none replaces it."""
+    return bool(dispatch.jobs) and all(job.ended for job in dispatch.jobs)
 
 
 def _new_attempt(state: WorkflowState, port: LiveKitPort) -> Attempt:

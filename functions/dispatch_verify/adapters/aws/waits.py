@@ -28,11 +28,10 @@ from typing import Any
 from dispatch_verify import clock, config
 from dispatch_verify.adapters.aws import clients as aws
 from dispatch_verify.errors import DispatchVerifyError
+from dispatch_verify.logic.wait_time import WAIT_ITEM_MARGIN_S
 from dispatch_verify.models import WorkflowState
 from dispatch_verify.observability import logger
 
-# How long an item outlives its wait, for DynamoDB's TTL (it deletes late; readers also filter).
-TOKEN_TTL_MARGIN_S = 3600
 _ALREADY_RESUMED = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
 
 
@@ -64,7 +63,7 @@ class WaitTokens:
             ExpressionAttributeNames={"#agent": "agent_name", "#expires": "expires_at"},
             ExpressionAttributeValues={
                 ":agent": agent_name,
-                ":expires": int(now) + wait_s + TOKEN_TTL_MARGIN_S,
+                ":expires": int(now) + wait_s + WAIT_ITEM_MARGIN_S,
             },
         )
 
