@@ -83,8 +83,12 @@ validate: $(SAM_STAMP)
 	$(PYTHON) tools/validate_combinations.py --sam $(SAM_VENV)/bin/sam
 
 # `sam build` wants the functions' runtime (python3.13) on PATH: pyenv's newest 3.13, else one on PATH
-# (PY313=/path/to/python3.13 to choose). pip fetches the arm64 (aarch64) wheels; tools/check_build.py
-# then checks the artifact (dependencies, no stubs, the pinned boto3/botocore) and prints its size.
+# (PY313=/path/to/python3.13 to choose). pip fetches the arm64 (aarch64) wheels. `sam build` ships no
+# .pyc and Lambda's /var/task is read-only, so every cold start would compile every module it imports:
+# tools/compile_build.py compiles each function's directory with that python3.13 to hash-based .pyc
+# (PEP 552: SAM's zip has no timestamps a timestamp-based .pyc could match). tools/check_build.py then
+# checks the artifact (dependencies, no stubs, the pinned boto3/botocore, an up-to-date .pyc for every
+# .py) and prints its size. Deploy with `make build` then `sam deploy`: plain `sam build` ships no .pyc.
 PY313 ?= $(or $(lastword $(sort $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13))),$(shell command -v python3.13 2>/dev/null))
 
 build: $(SAM_STAMP)
@@ -92,7 +96,8 @@ build: $(SAM_STAMP)
 		{ echo "make build: no python3.13 found (pyenv install 3.13, or make build PY313=/path/to/python3.13)"; exit 1; }
 	PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
 		$(SAM_VENV)/bin/sam build
-	$(PYTHON) tools/check_build.py
+	$(PYTHON) tools/compile_build.py --python "$(PY313)"
+	$(PYTHON) tools/check_build.py --python "$(PY313)"
 
 # checkov on template.yaml with .checkov.yaml (each skipped check says why); BC_SKIP_MAPPING keeps it
 # from fetching Prisma Cloud's guideline names over the network.

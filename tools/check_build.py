@@ -10,15 +10,27 @@ files:
   artifact's SDK shadows the runtime's: it must be the one the tests run);
 * every compiled extension built for arm64 (ELF machine AArch64), as the template's Architectures;
 * no type stubs: no ``*-stubs`` package, no ``mypy_boto3*``, no ``types-*`` distribution, except those
-  listed in STUBS_REQUIRED_AT_RUNTIME, each of which a runtime requirement itself declares.
+  listed in STUBS_REQUIRED_AT_RUNTIME, each of which a runtime requirement itself declares;
+* in every function directory, every .py beside its ``__pycache__/<stem>.cpython-313.pyc`` as
+  tools/compile_build.py makes them: the runtime's magic number, hash-based and checked (PEP 552 flags
+  0b11), the hash of the .py shipped (a .pyc of other source is stale: Lambda would compile the module
+  at every cold start), and the source named /var/task/... as Lambda unpacks it. The hash is keyed with
+  the interpreter's magic number (3.11's ``importlib.util.source_hash`` of the same bytes is not
+  3.13's), so it is computed by the runtime's Python: ``--python`` (default: this one if it is 3.13,
+  else pyenv's newest 3.13, else python3.13 on PATH, as the Makefile finds it).
 
-Standard library only: `python3 tools/check_build.py [BUILD_DIR]`.
+Standard library only: `python3 tools/check_build.py [--python PY313] [--only-bytecode] [BUILD_DIR]`.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
+import json
+import os
 import re
+import shutil
+import subprocess
 import sys
 import zipfile
 from email.parser import Parser
@@ -34,6 +46,35 @@ STUBS_REQUIRED_AT_RUNTIME = {
     "types-protobuf": {"livekit-api", "livekit-protocol"},  # both list it in Requires-Dist
     "wrapt": {"aws-xray-sdk"},  # wrapt's own wheel carries wrapt-stubs/ beside wrapt/
 }
+RUNTIME = (3, 13)  # the template's Runtime: python3.13
+TASK_ROOT = "/var/task"
+HASH_BASED_CHECKED = 0b11  # PEP 552: bit 0 hash-based, bit 1 check_source
+# Run by the runtime's Python with the sources' paths on stdin: what it makes of each .py and its .pyc
+# (its magic number and cache tag, the source's hash keyed as it keys it, the .pyc's 16-byte header and
+# the file name inside). The comparisons are check_bytecode's.
+_BYTECODE_READER = """\
+import importlib.util, json, marshal, sys
+files = []
+for source in json.load(sys.stdin):
+    with open(source, "rb") as handle:
+        digest = importlib.util.source_hash(handle.read()).hex()
+    pyc = importlib.util.cache_from_source(source)
+    try:
+        with open(pyc, "rb") as handle:
+            compiled = handle.read()
+    except FileNotFoundError:
+        files.append([digest, None, None])
+        continue
+    name = None
+    if compiled[:4] == importlib.util.MAGIC_NUMBER:
+        try:
+            name = marshal.loads(compiled[16:]).co_filename
+        except (EOFError, ValueError, TypeError):
+            pass
+    files.append([digest, compiled[:16].hex(), name])
+magic, tag = importlib.util.MAGIC_NUMBER.hex(), sys.implementation.cache_tag
+json.dump({"magic": magic, "tag": tag, "files": files}, sys.stdout)
+"""
 REQUIREMENT = re.compile(r"^(?P<name>[A-Za-z0-9._-]+)(?:\[(?P<extras>[^\]]+)\])?==(?P<version>\S+)$")
 
 
@@ -174,13 +215,98 @@ def size_mb(directory: Path) -> tuple[float, float]:
     return unzipped / 1e6, len(buffer.getvalue()) / 1e6
 
 
-def main() -> int:
-    build = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / ".aws-sam" / "build"
+def find_python313() -> str | None:
+    """The runtime's Python as the Makefile finds it: this one if it is 3.13, else pyenv's newest 3.13,
+    else python3.13 on PATH."""
+    if sys.version_info[:2] == RUNTIME:
+        return sys.executable
+    root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    found = sorted(
+        Path(root).glob("versions/3.13*/bin/python3.13"),
+        key=lambda p: version_tuple(p.parent.parent.name),
+    )
+    return str(found[-1]) if found else shutil.which("python3.13")
+
+
+def check_bytecode(directories: list[Path], python: str, problems: list[str]) -> dict[str, object]:
+    """Every .py of ``directories`` has its up-to-date, checked hash-based .pyc of ``python``'s
+    version, naming the source as /var/task/... (each directory is a function's /var/task)."""
+    sources = [(directory, path) for directory in directories for path in sorted(directory.rglob("*.py"))]
+    done = subprocess.run(  # noqa: S603 - the runtime's interpreter, a fixed script
+        [python, "-I", "-c", _BYTECODE_READER],
+        input=json.dumps([str(path.resolve()) for _, path in sources]),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        problems.append(f"{python} could not read the bytecode: {done.stderr.strip()[-2000:]}")
+        return {"sources": len(sources), "tag": "?", "pyc_mb": 0.0}
+    read = json.loads(done.stdout)
+    magic, tag = bytes.fromhex(read["magic"]), read["tag"]
+    bad: list[str] = []
+    for (directory, path), (digest, header_hex, name) in zip(sources, read["files"], strict=True):
+        where = f"{directory.name}/{path.relative_to(directory).as_posix()}"
+        pyc = f"__pycache__/{path.stem}.{tag}.pyc"
+        if header_hex is None:
+            bad.append(f"{where}: no {pyc}")
+            continue
+        header = bytes.fromhex(header_hex)
+        flags = int.from_bytes(header[4:8], "little")
+        expected_name = f"{TASK_ROOT}/{path.relative_to(directory).as_posix()}"
+        if header[:4] != magic:
+            bad.append(f"{where}: {pyc} has magic number {header[:4].hex()}, not {tag}'s {magic.hex()}")
+        elif flags != HASH_BASED_CHECKED:
+            bad.append(f"{where}: {pyc} is not hash-based and checked (flags {flags:#04b}, not 0b11)")
+        elif header[8:16].hex() != digest:
+            bad.append(
+                f"{where}: {pyc} is stale (made from other source: hash {header[8:16].hex()}, not {digest})"
+            )
+        elif name != expected_name:
+            bad.append(f"{where}: {pyc} names its source {name!r}, not {expected_name!r}")
+    shown = 20
+    problems.extend(bad[:shown])
+    if len(bad) > shown:
+        problems.append(f"... and {len(bad) - shown} more .py without an up-to-date {tag} .pyc")
+    pyc_bytes = sum(p.stat().st_size for d in directories[:1] for p in d.rglob(f"__pycache__/*.{tag}.pyc"))
+    return {"sources": len(sources), "tag": tag, "pyc_mb": pyc_bytes / 1e6}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tools/check_build.py", description=(__doc__ or "").split("\n\n")[0]
+    )
+    parser.add_argument("build", nargs="?", type=Path, default=ROOT / ".aws-sam" / "build")
+    parser.add_argument("--python", default=None, help="the runtime's Python, python3.13 (default: found)")
+    parser.add_argument(
+        "--only-bytecode", action="store_true", help="check the function directories' bytecode only"
+    )
+    args = parser.parse_args(argv)
+    build: Path = args.build
+    python = args.python or find_python313()
+    functions = (
+        sorted(d for d in build.iterdir() if d.is_dir() and d.name.endswith("Function"))
+        if build.is_dir()
+        else []
+    )
+    if args.only_bytecode:
+        if not functions or python is None:
+            print(
+                f"{build}: no *Function directory" if not functions else "no python3.13 (--python)",
+                file=sys.stderr,
+            )
+            return 1
+        problems: list[str] = []
+        bytecode = check_bytecode(functions, python, problems)
+        print(f"bytecode: {bytecode['sources']} .py in {len(functions)} function directories of {build}")
+        for problem in problems:
+            print(f"PROBLEM: {problem}", file=sys.stderr)
+        return 1 if problems else 0
     directory = build / FUNCTION
     if not directory.is_dir():
         print(f"{directory}: no build (run `make build`)", file=sys.stderr)
         return 1
-    problems: list[str] = []
+    problems = []
     artifact = Artifact(directory)
     pinned = check_requirements(artifact, problems)
     check_sdk(artifact, pinned, problems)
@@ -191,6 +317,11 @@ def main() -> int:
     for other in others:
         if sorted(p.name for p in other.iterdir()) != listing:
             problems.append(f"{other.name} does not hold the same packages as {FUNCTION}")
+    if python is None:
+        problems.append("no python3.13 to check the bytecode with (--python /path/to/python3.13)")
+        bytecode: dict[str, object] = {"sources": 0, "tag": "?", "pyc_mb": 0.0}
+    else:
+        bytecode = check_bytecode([directory, *others], python, problems)
     unzipped, zipped = size_mb(directory)
 
     print(f"artifact {directory.relative_to(ROOT) if directory.is_relative_to(ROOT) else directory}")
@@ -199,6 +330,10 @@ def main() -> int:
     print(f"  compiled extensions: {extensions} (each must be AArch64)")
     for item in tolerated:
         print(f"  stubs a runtime requirement declares (kept): {item}")
+    print(
+        f"  bytecode: {bytecode['sources']} .py in {1 + len(others)} functions checked for an up-to-date "
+        f"hash-based {bytecode['tag']} .pyc ({float(bytecode['pyc_mb']):.1f} MB of .pyc per function)"
+    )
     copies = f"one function of {1 + len(others)}, each a copy"
     print(f"  size: {unzipped:.1f} MB unzipped, {zipped:.1f} MB zipped ({copies})")
     for problem in problems:
