@@ -18,6 +18,10 @@ What the handlers talk to is real enough to cost what it costs, and local:
 Each state's event is what Step Functions would pass: the execution's input (read back from what the
 API started) through the state's ``Parameters``, and its output through ``ResultPath``/``OutputPath``.
 
+Bytecode: as the artifact `make build` ships (``bench.bytecode.PRECOMPILED``: the dependencies and
+functions/ as checked hash-based .pyc, through a cache prefix), as ``bench.startup``'s cold imports, so
+the two agree; ``environment_base(bytecode.NO_BYTECODE)`` for the artifact plain `sam build` makes.
+
 Not counted: Step Functions' own transitions and Lambda's invoke and sandbox set-up between the steps
 (no local stand-in measures them), and network latency to AWS and LiveKit (localhost here). The
 "Dispatch agent" call is timed to its return, so it includes the ledger write after CreateDispatch.
@@ -40,7 +44,7 @@ from typing import Any
 
 from dispatch_verify import names
 
-from bench import stack_view
+from bench import bytecode, stack_view
 from bench.stack_view import Step
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
@@ -422,11 +426,13 @@ def summary(chain: list[Step], times: list[StepTimes]) -> dict[str, Any]:
     }
 
 
-def environment_base() -> dict[str, str]:
+def environment_base(bytecode_mode: str = bytecode.PRECOMPILED) -> dict[str, str]:
     """What every function's process keeps of this one's environment: no AWS or Powertools settings
-    (the template's and the runtime's replace them), PYTHONPATH to the package as Lambda ships it."""
+    (the template's and the runtime's replace them), PYTHONPATH to the package as Lambda ships it, and
+    the bytecode of ``bytecode_mode`` (``bench.bytecode``: compiled on first use)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "PYDANTIC_"))}
     env["PYTHONPATH"] = str(stack_view.ROOT / "functions")
+    env.update(bytecode.environment(bytecode_mode))
     env.pop("PYTHONSTARTUP", None)
     for name in (
         *names.TEMPLATE_ENVIRONMENT,

@@ -7,10 +7,14 @@ machine's load falls on all alike (``PYTHONPATH=functions``; the environment the
 Lambda runtime give the function, ``LAMBDA_TASK_ROOT`` included, so Powertools decides on tracing as
 it does when deployed), timed with ``time.perf_counter`` and ``time.process_time`` around
 ``importlib.import_module``; the median of ``--cold-runs`` processes per handler.
+Each process has the bytecode the deployed artifact has (``bench.bytecode``), yardstick and handlers
+alike: PRECOMPILED, as `make build` ships it (dependencies and functions/ as checked hash-based .pyc);
+then, for the absolute gain, ``--no-bytecode-runs`` rounds of NO_BYTECODE, as plain `sam build`
+shipped it (every module of the zip compiled at each cold start).
 Each handler's ratio to ``livekit.api``'s median of the same run is checked against issue 14's target
-(1.5x), on wall time and on the process's CPU time (on a shared machine the wall time also holds
-waits for other work; the CPU time is the import's own work). ``python -X importtime`` on the
-handler with the worst ratio gives its five biggest top-level imports.
+(1.5x), on the PRECOMPILED figures, on wall time and on the process's CPU time (on a shared machine
+the wall time also holds waits for other work; the CPU time is the import's own work).
+``python -X importtime`` on the handler with the worst ratio gives its five biggest top-level imports.
 
 Request -> CreateDispatch: see ``bench/cold_path.py`` (the API and each Lambda state up to "Dispatch
 agent", each in a fresh process against moto and the LiveKit simulator over HTTP; a cold start is
@@ -22,8 +26,9 @@ interleaved call by call: a new ``LiveKitClient`` (a new ``LiveKitAPI`` and aioh
 and closed per call; one ``LiveKitClient`` created once and reused; and ``livekit.connect`` as the
 handlers call it. Wall time with ``time.perf_counter``.
 
-    python -m bench.startup [--cold-runs R] [--handler NAME ...] [--env NAME=VALUE ...]
-                            [--chain-runs N] [--chain-warm K] [--no-chain] [--calls N] [--json PATH]
+    python -m bench.startup [--cold-runs R] [--no-bytecode-runs R] [--handler NAME ...]
+                            [--env NAME=VALUE ...] [--chain-runs N] [--chain-warm K] [--no-chain]
+                            [--calls N] [--json PATH]
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from typing import Any
 from jwt.warnings import InsecureKeyLengthWarning
 from pydantic import SecretStr
 
-from bench import cold_path, stack_view
+from bench import bytecode, cold_path, stack_view
 from bench.common import percentile, write_report
 from clocks import RealClock
 from livekit_sim import LiveKitSimulator
@@ -68,26 +73,32 @@ def handlers() -> dict[str, stack_view.Function]:
 
 
 def lambda_env(
-    function: stack_view.Function | None, overrides: dict[str, str] | None = None
+    function: stack_view.Function | None,
+    overrides: dict[str, str] | None = None,
+    bytecode_mode: str = bytecode.PRECOMPILED,
 ) -> dict[str, str]:
     """A deployed function's environment (template and runtime, stand-ins for resource names) over
-    this process's (AWS and Powertools settings removed), then ``overrides``. ``None``: the first
-    function's, for the yardstick."""
+    this process's (AWS and Powertools settings removed), with ``bytecode_mode``'s bytecode, then
+    ``overrides``. ``None``: the first function's, for the yardstick."""
     template = stack_view.load_template()
     function = function or stack_view.functions(template)[0]
-    env = cold_path.environment_base()
+    env = cold_path.environment_base(bytecode_mode)
     env.update(stack_view.function_environment(template, function.logical_id))
     env.update(overrides or {})
     return env
 
 
 def cold_imports(
-    functions: list[stack_view.Function], runs: int, overrides: dict[str, str]
+    functions: list[stack_view.Function],
+    runs: int,
+    overrides: dict[str, str],
+    bytecode_mode: str = bytecode.PRECOMPILED,
 ) -> list[dict[str, Any]]:
     """Seconds to import the yardstick and each handler module in fresh processes: ``runs`` rounds,
     each importing every handler right after a fresh import of the yardstick, so the yardstick's
     median spans the whole run's load and each handler's samples sit beside some of it. The first
-    row is the yardstick's; each row's ratios are its medians over the yardstick's (wall, CPU)."""
+    row is the yardstick's; each row's ratios are its medians over the yardstick's (wall, CPU).
+    Every process has ``bytecode_mode``'s bytecode."""
     wall: dict[str, list[float]] = {BASELINE: [], **{f.module: [] for f in functions}}
     cpu: dict[str, list[float]] = {module: [] for module in wall}
     for _ in range(runs):
@@ -95,7 +106,7 @@ def cold_imports(
             for module in (BASELINE, function.module):
                 done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script and a module name
                     [sys.executable, "-c", _TIMED_IMPORT, module],
-                    env=lambda_env(function, overrides),
+                    env=lambda_env(function, overrides, bytecode_mode),
                     cwd=ROOT,
                     capture_output=True,
                     text=True,
@@ -271,6 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=30, help="warm calls per variant (default 30)")
     parser.add_argument("--cold-runs", type=int, default=5, help="fresh processes per handler (default 5)")
     parser.add_argument(
+        "--no-bytecode-runs",
+        type=int,
+        default=3,
+        help="fresh processes per handler with no bytecode, as plain `sam build` ships (default 3; 0: none)",
+    )
+    parser.add_argument(
         "--handler", action="append", choices=sorted(known), help="cold-import only this one (repeatable)"
     )
     parser.add_argument(
@@ -291,13 +308,37 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.calls < 1 or args.cold_runs < 1 or args.chain_runs < 1 or args.chain_warm < 1:
         parser.error("--calls, --cold-runs, --chain-runs and --chain-warm must be at least 1")
+    if args.no_bytecode_runs < 0:
+        parser.error("--no-bytecode-runs must be at least 0")
     overrides = dict(args.env)
     chosen = [known[name] for name in (args.handler or known)]
     # The simulator's key pair is `livekit-server --dev`'s, shorter than PyJWT recommends.
     warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
 
-    print(f"  cold imports: {len(chosen)} handlers and {BASELINE}, {args.cold_runs} runs", file=sys.stderr)
+    for mode in bytecode.MODES:  # compiled once, before anything is timed
+        bytecode.environment(mode)
+    print(
+        f"  cold imports: {len(chosen)} handlers and {BASELINE}, {args.cold_runs} runs, "
+        f"{bytecode.PRECOMPILED}",
+        file=sys.stderr,
+    )
     baseline, *cold = cold_imports(chosen, args.cold_runs, overrides)
+    no_bytecode: dict[str, Any] | None = None
+    if args.no_bytecode_runs:
+        print(f"  cold imports: {args.no_bytecode_runs} runs, {bytecode.NO_BYTECODE}", file=sys.stderr)
+        plain_baseline, *plain = cold_imports(chosen, args.no_bytecode_runs, overrides, bytecode.NO_BYTECODE)
+        precompiled_s = {row["handler"]: row["median_s"] for row in [baseline, *cold]}
+        for row in [plain_baseline, *plain]:
+            row["gain_s"] = round(row["median_s"] - precompiled_s[row["handler"]], 4)
+        plain_worst = max(plain, key=lambda row: row["ratio"])
+        no_bytecode = {
+            "mode": bytecode.NO_BYTECODE,
+            "runs": args.no_bytecode_runs,
+            "baseline": plain_baseline,
+            "cold": plain,
+            "worst": plain_worst["handler"],
+            "worst_ratio": plain_worst["ratio"],
+        }
     worst = max(cold, key=lambda row: row["ratio"])
     worst_cpu = max(cold, key=lambda row: row["cpu_ratio"])
     target_met, target_met_cpu = worst["ratio"] <= TARGET_RATIO, worst_cpu["cpu_ratio"] <= TARGET_RATIO
@@ -317,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"cold import in a fresh process, median of {args.cold_runs} (PYTHONPATH=functions, the template's "
         f"environment and Lambda's, Python {sys.version.split()[0]}; tracing {'on' if tracing else 'off'}; "
-        f"--env {settings})"
+        f"--env {settings}); bytecode {bytecode.PRECOMPILED}"
     )
     print(
         f"{'module':20} {'runs':>4} {'median s':>9} {'min s':>7} {'max s':>7} {'x ' + BASELINE:>14} "
@@ -334,6 +375,20 @@ def main(argv: list[str] | None = None) -> int:
         f"CPU: {'met' if target_met_cpu else 'NOT met'} "
         f"(worst {worst_cpu['handler']} {worst_cpu['cpu_ratio']:.2f}x)"
     )
+    if no_bytecode is not None:
+        print(
+            f"cold import, {bytecode.NO_BYTECODE}: median of {no_bytecode['runs']} (every module of the zip "
+            f"compiled at each cold start, {BASELINE} included; gain: this median less the precompiled one)"
+        )
+        print(
+            f"{'module':20} {'runs':>4} {'median s':>9} {'x ' + BASELINE:>14} {'CPU s':>7} {'CPU x':>6} "
+            f"{'gain s':>7}"
+        )
+        for row in [no_bytecode["baseline"], *no_bytecode["cold"]]:
+            print(
+                f"{row['handler']:20} {row['runs']:4d} {row['median_s']:9.3f} {row['ratio']:14.2f} "
+                f"{row['cpu_median_s']:7.3f} {row['cpu_ratio']:6.2f} {row['gain_s']:7.3f}"
+            )
     if breakdown:
         print(f"biggest imports of {worst['handler']} (-X importtime, cumulative, overlapping):")
         for item in breakdown:
@@ -370,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         "env_overrides": overrides,
         "tracing": tracing,
         "cold_runs": args.cold_runs,
+        "bytecode": bytecode.PRECOMPILED,
         "baseline": baseline,
         "cold": cold,
         "target": {
@@ -379,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
             "met_cpu": target_met_cpu,
             "worst_cpu": worst_cpu["handler"],
         },
+        "no_bytecode": no_bytecode,
         "biggest_imports": {"handler": worst["handler"], "packages": breakdown} if breakdown else None,
         "request_to_create_dispatch": chain,
         "warm_call": "ListParticipants",

@@ -7,21 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from bench import startup
+from bench import bytecode, startup
 
 
 def test_a_small_run_measures_cold_imports_the_chain_and_warm_calls(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given one handler, one fresh process, one cold chain with one warm request, three warm calls
+    # Given one handler, one fresh process precompiled and one with no bytecode, one cold chain with
+    # one warm request, three warm calls
     out = tmp_path / "startup.json"
 
     # When the benchmark runs them
-    argv = ["--handler", "check_participants", "--cold-runs", "1", "--calls", "3", "--json", str(out)]
-    assert startup.main([*argv, "--chain-runs", "1", "--chain-warm", "1"]) == 0
+    argv = ["--handler", "check_participants", "--cold-runs", "1", "--no-bytecode-runs", "1", "--calls", "3"]
+    assert startup.main([*argv, "--json", str(out), "--chain-runs", "1", "--chain-warm", "1"]) == 0
 
-    # Then the handler's import and livekit.api's were measured, the ratio from those figures
+    # Then the handler's import and livekit.api's were measured, precompiled as `make build` ships,
+    # the ratio from those figures
     report = json.loads(out.read_text())
+    assert report["bytecode"] == bytecode.PRECOMPILED
     baseline = report["baseline"]
     (cold,) = report["cold"]
     assert (cold["handler"], cold["runs"], baseline["handler"]) == ("check_participants", 1, "livekit.api")
@@ -36,6 +39,14 @@ def test_a_small_run_measures_cold_imports_the_chain_and_warm_calls(
         "met_cpu": cold["cpu_ratio"] <= 1.5,
         "worst_cpu": "check_participants",
     }
+    # And again with no bytecode: each gain is that median less the precompiled one
+    plain = report["no_bytecode"]
+    assert (plain["mode"], plain["runs"], plain["worst"]) == (bytecode.NO_BYTECODE, 1, "check_participants")
+    (plain_cold,) = plain["cold"]
+    for row, precompiled in ((plain["baseline"], baseline), (plain_cold, cold)):
+        assert row["runs"] == 1 and row["median_s"] > 0
+        assert abs(row["gain_s"] - (row["median_s"] - precompiled["median_s"])) < 0.001
+    assert abs(plain_cold["ratio"] - plain_cold["median_s"] / plain["baseline"]["median_s"]) < 0.01
     packages = report["biggest_imports"]["packages"]
     assert packages and all(item["cumulative_s"] > 0 for item in packages)
     # And the chain ran from the API to "Dispatch agent", every function timed
@@ -60,6 +71,7 @@ def test_a_small_run_measures_cold_imports_the_chain_and_warm_calls(
     table = capsys.readouterr().out
     assert f"{'check_participants':20} {cold['runs']:4d} {cold['median_s']:9.3f}" in table
     assert f"{cold['ratio']:14.2f} {cold['cpu_median_s']:7.3f} {cold['cpu_ratio']:6.2f}" in table
+    assert f"{plain_cold['cpu_ratio']:6.2f} {plain_cold['gain_s']:7.3f}" in table
     assert f"cold: {chain['cold_s']:.3f} s with {chain['cold_starts']} cold starts" in table
     for (server, variant), row in rows.items():
         assert f"{server:12} {variant:20} {row['median_ms']:10.2f} {row['p95_ms']:8.2f}" in table
@@ -80,6 +92,7 @@ def test_an_environment_override_reaches_the_measured_processes() -> None:
     [
         ["--calls", "0"],
         ["--cold-runs", "0"],
+        ["--no-bytecode-runs", "-1"],
         ["--chain-runs", "0"],
         ["--handler", "nope"],
         ["--env", "NOVALUE"],
