@@ -19,11 +19,15 @@ from dispatch_verify.models import (
 )
 from dispatch_verify.ports.ledger import LedgerItem, Status
 
+# Each model builds its validator at first use (defer_build, as dispatch_verify.models): the API's
+# validation builds those its routes declare; the client (dispatch_verify.client) reads a few.
+_DEFERRED = ConfigDict(defer_build=True)
+
 
 class DispatchCreate(BaseModel):
     """Dispatch ``agent_name`` into ``room`` and verify that it joined."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     room: str = Field(
         min_length=1, max_length=256, json_schema_extra={"pattern": NAME_PATTERN}, description=NAME_RULE
     )
@@ -74,6 +78,8 @@ class DispatchCreate(BaseModel):
 
 
 class DispatchAccepted(BaseModel):
+    model_config = _DEFERRED
+
     request_id: str
     status: Status
     status_url: str
@@ -121,26 +127,12 @@ class DispatchView(Outcome):
 
 
 class DispatchList(BaseModel):
+    model_config = _DEFERRED
+
     dispatches: list[DispatchView] = Field(description="Newest first")
     next_token: str | None = Field(
         None, description="Give it as next_token (with the same filters) for the next page; absent: the last"
     )
-
-
-class FieldProblem(BaseModel):
-    field: str
-    type: str
-    message: str
-
-
-class Problem(BaseModel):
-    message: str
-    errors: list[FieldProblem] = Field(default_factory=list)
-
-
-class WebhookAck(BaseModel):
-    event: str = Field(description="The LiveKit event, e.g. participant_joined")
-    resumed: int = Field(description="Workflows this delivery resumed (0: irrelevant, or a duplicate)")
 
 
 def _utf8(value: str) -> None:

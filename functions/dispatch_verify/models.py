@@ -407,6 +407,8 @@ class StepEvent(BaseModel):
     escalation that follows its failure), a ``WorkflowState`` for every other step.
     """
 
+    model_config = ConfigDict(defer_build=True)  # as _Strict: built at first use, not at import
+
     state: Any
     execution_name: str = Field(min_length=1, max_length=80)
 

@@ -11,12 +11,13 @@ handlers' ``tracer`` is Powertools' Tracer only where Powertools itself would tr
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from dispatch_verify.models import Outcome, WorkflowState
+if TYPE_CHECKING:  # annotations only: the webhook function imports this, and none of the models
+    from dispatch_verify.models import Outcome, WorkflowState
 
 SERVICE = "dispatch-verify"
 NAMESPACE = "DispatchVerify"

@@ -137,3 +137,95 @@ def test_the_credentials_schema_is_built_by_their_first_use_not_by_the_import() 
 
     # When the credentials are first made, Then their schema is built then (the script's asserts)
     imported_after(code, POWERTOOLS_TRACE_DISABLED="true")
+
+
+def probe(code: str, **env: str) -> object:
+    """What ``code`` leaves in ``result``, run in a fresh Lambda-like interpreter (tracing off), as JSON."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    environment.update({"PYTHONPATH": str(ROOT / "functions"), "LAMBDA_TASK_ROOT": "/var/task"})
+    environment.update({"AWS_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true", **env})
+    script = f"import json, sys\n{code}\nprint(json.dumps(result))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=environment, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("handler", [f.short for f in stack_view.functions(stack_view.load_template())])
+def test_a_handler_import_runs_no_collection_and_ends_with_its_objects_frozen(handler: str) -> None:
+    # Given a function of the template, in a fresh interpreter whose collector is on
+    code = (
+        "import gc\n"
+        "on_at_start = gc.isenabled()\n"
+        "import dispatch_verify.handlers\n"  # what a cold start imports first: the package turns it off
+        "before = sum(s['collections'] for s in gc.get_stats())\n"
+        f"import dispatch_verify.handlers.{handler}\n"
+        "after = sum(s['collections'] for s in gc.get_stats())\n"
+        "result = {'collections': after - before, 'enabled': gc.isenabled(),\n"
+        "          'frozen': gc.get_freeze_count(), 'on_at_start': on_at_start}"
+    )
+
+    # When its handler module is imported (the cold start)
+    found = probe(code)
+
+    # Then no garbage collection ran during the import, and at its end the collector is on again with
+    # the import's objects frozen (tens of thousands of them), out of every later collection's walk
+    assert isinstance(found, dict)
+    assert found["on_at_start"] is True
+    assert found["collections"] == 0
+    assert found["enabled"] is True
+    assert found["frozen"] > 10_000
+
+
+def test_the_api_function_imports_livekit_only_for_a_cancel() -> None:
+    # Given the API function (POST and GET never talk to LiveKit; DELETE does)
+    code = (
+        "import dispatch_verify.handlers.api as api\n"
+        "heavy = ('livekit', 'aiohttp', 'google.protobuf')\n"
+        "at_import = sorted(m for m in heavy if m in sys.modules)\n"
+        "try:\n"
+        "    api._connect_livekit()\n"
+        "except Exception:\n"
+        "    pass  # no credentials here: the import is what this looks at\n"
+        "result = {'at_import': at_import, 'at_cancel': sorted(m for m in heavy if m in sys.modules)}"
+    )
+
+    # When its handler is imported, and then a cancel connects to LiveKit
+    found = probe(code)
+
+    # Then the import brought none of livekit-api, aiohttp or protobuf; the cancel brought them
+    assert found == {"at_import": [], "at_cancel": ["aiohttp", "google.protobuf", "livekit"]}
+
+
+def test_the_webhook_function_imports_none_of_the_workflow_models() -> None:
+    # Given the LiveKit webhook function (it verifies, marks waits and resumes tokens)
+    code = (
+        "import dispatch_verify.handlers.livekit_webhook\n"
+        "workflow = ('dispatch_verify.models', 'dispatch_verify.api_models')\n"
+        "result = sorted(m for m in workflow if m in sys.modules)"
+    )
+
+    # When its handler is imported, Then neither the workflow's models nor the dispatch API's came with it
+    assert probe(code) == []
+
+
+def test_every_model_builds_its_validator_at_first_use_not_at_import() -> None:
+    # Given every pydantic model of the functions' code, imported in a fresh interpreter
+    code = (
+        "import importlib\n"
+        "from pydantic import BaseModel\n"
+        "names = ('models', 'api_models', 'answers', 'config')\n"
+        "mods = [importlib.import_module(f'dispatch_verify.{m}') for m in names]\n"
+        "found = [v for m in mods for v in vars(m).values()\n"
+        "         if isinstance(v, type) and issubclass(v, BaseModel) and v.__module__ == m.__name__]\n"
+        "built = sorted(v.__name__ for v in found if v.__pydantic_complete__)\n"
+        "result = {'models': len(found), 'built': built}"
+    )
+
+    # When nothing has used them yet
+    found = probe(code)
+
+    # Then none is built (a built one imported importlib.metadata and looked for plugins at import)
+    assert isinstance(found, dict)
+    assert found["models"] >= 25
+    assert found["built"] == []

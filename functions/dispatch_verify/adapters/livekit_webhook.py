@@ -36,8 +36,8 @@ from dispatch_verify import clock
 from dispatch_verify.adapters.aws.waits import Waiter, WaitTokens
 from dispatch_verify.adapters.livekit import participant_from_proto
 from dispatch_verify.config import LiveKitCredentials
-from dispatch_verify.logic.participants import PRESENT_STATES
 from dispatch_verify.observability import logger
+from dispatch_verify.ports.livekit import PRESENT_STATES
 
 Resume = Callable[[str, dict[str, Any]], bool]
 

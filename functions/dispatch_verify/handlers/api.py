@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from contextlib import AbstractContextManager
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -28,19 +29,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from dispatch_verify import clock, config
-from dispatch_verify.adapters import livekit
 from dispatch_verify.adapters.aws import outcome_events
 from dispatch_verify.adapters.aws.executions import StepFunctionsExecutions
 from dispatch_verify.adapters.aws.ledger import Ledger
+from dispatch_verify.answers import FieldProblem, Problem
 from dispatch_verify.api_models import (
     DispatchAccepted,
     DispatchCreate,
     DispatchList,
     DispatchView,
-    FieldProblem,
-    Problem,
 )
 from dispatch_verify.errors import ConfigurationError, DispatchVerifyError
+from dispatch_verify.handlers import loaded
 from dispatch_verify.logic.cancel import AlreadyFinished, cancel_dispatch
 from dispatch_verify.logic.intake import (
     IdempotencyConflict,
@@ -52,6 +52,7 @@ from dispatch_verify.models import EXECUTION_NAME_PATTERN, MAX_EXECUTION_NAME, O
 from dispatch_verify.observability import logger, tracer
 from dispatch_verify.ports.executions import StartRefused
 from dispatch_verify.ports.ledger import MAX_PAGE, BadPageToken, ListQuery, Status
+from dispatch_verify.ports.livekit import LiveKitPort
 
 MAX_BODY_BYTES = 100 * 1024
 API_TITLE = "dispatch-verify"
@@ -166,6 +167,14 @@ def get_dispatch(request_id: RequestId) -> Response[dict[str, Any]]:
     return _view(HTTPStatus.OK, DispatchView.of(item))
 
 
+def _connect_livekit() -> AbstractContextManager[LiveKitPort]:
+    """Only a cancel talks to LiveKit: its adapter (with livekit-api, aiohttp and protobuf) is imported
+    here, at the first DELETE, not by every cold start of the API function; POST and GET never need it."""
+    from dispatch_verify.adapters import livekit
+
+    return livekit.connect(config.livekit_credentials())
+
+
 @app.delete(
     "/dispatches/<request_id>",
     summary="Cancel a dispatch: stop the workflow, delete its live dispatches; it never dials",
@@ -190,7 +199,7 @@ def cancel(
             request_id,
             _ledger(),
             _executions(),
-            lambda: livekit.connect(config.livekit_credentials()),
+            _connect_livekit,
             _publish_cancelled,
             delete_room=delete_room,
         )
@@ -496,6 +505,9 @@ def _media_type_in_lower_case(event: dict[str, Any]) -> dict[str, Any]:
         "headers": normalized(event.get("headers"), each=False),
         "multiValueHeaders": normalized(event.get("multiValueHeaders"), each=True),
     }
+
+
+loaded()  # the cold start's imports are done: freeze them, collector back on (handlers/__init__.py)
 
 
 if __name__ == "__main__":  # `make openapi`

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from dispatch_verify import config
 from dispatch_verify.adapters import livekit
 from dispatch_verify.adapters.aws import ledger
+from dispatch_verify.handlers import loaded
 from dispatch_verify.logic.check import check_participants
 from dispatch_verify.logic.phase import phase_after
 from dispatch_verify.models import StepEvent, WorkflowState
@@ -39,3 +40,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     else:
         ledger.record_progress(state, phase_after(state))
     return state.model_dump(mode="json")
+
+
+loaded()  # the cold start's imports are done: freeze them, collector back on (handlers/__init__.py)

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from dispatch_verify import config
 from dispatch_verify.adapters import livekit
 from dispatch_verify.errors import DispatchVerifyError
+from dispatch_verify.handlers import loaded
 from dispatch_verify.logic.heartbeat import close_heartbeat_room
 from dispatch_verify.logic.request import recover_state
 from dispatch_verify.models import StepEvent
@@ -36,3 +37,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # again (``room_cleanup_error`` does that after a failure). The recorded outcome never changes.
     document: dict[str, Any] = {**step.state, ROOM_CLEANUP_DONE: True}
     return document
+
+
+loaded()  # the cold start's imports are done: freeze them, collector back on (handlers/__init__.py)

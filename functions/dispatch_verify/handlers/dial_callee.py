@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from dispatch_verify import config
 from dispatch_verify.adapters import livekit
 from dispatch_verify.adapters.aws import ledger
+from dispatch_verify.handlers import loaded
 from dispatch_verify.logic.dial import dial_callee, mask_number
 from dispatch_verify.models import StepEvent, WorkflowState
 from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer
@@ -35,3 +36,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         },
     )
     return state.model_dump(mode="json")
+
+
+loaded()  # the cold start's imports are done: freeze them, collector back on (handlers/__init__.py)

@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from dispatch_verify import config
 from dispatch_verify.adapters import livekit
 from dispatch_verify.adapters.aws import ledger, waits
+from dispatch_verify.handlers import loaded
 from dispatch_verify.logic.dispatch import dispatch_agent, ensure_room
 from dispatch_verify.logic.phase import phase_after
 from dispatch_verify.logic.request import prepare_request
@@ -47,3 +48,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.info("agent dispatched", extra={"deadline_epoch": state.attempts[-1].deadline_epoch})
     ledger.record_progress(state, phase_after(state))
     return state.model_dump(mode="json")
+
+
+loaded()  # the cold start's imports are done: freeze them, collector back on (handlers/__init__.py)

@@ -8,6 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from dispatch_verify.handlers import loaded
 from dispatch_verify.logic.escalation import escalate
 from dispatch_verify.logic.request import recover_state
 from dispatch_verify.models import StepEvent
@@ -31,3 +32,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         },
     )
     return conclude(state).model_dump(mode="json")
+
+
+loaded()  # the cold start's imports are done: freeze them, collector back on (handlers/__init__.py)

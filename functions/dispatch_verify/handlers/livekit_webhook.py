@@ -29,13 +29,14 @@ from dispatch_verify import config
 from dispatch_verify.adapters import livekit_webhook as webhook
 from dispatch_verify.adapters.aws import waits
 from dispatch_verify.adapters.aws.webhook_events import WebhookEvents
-from dispatch_verify.api_models import Problem, WebhookAck
+from dispatch_verify.answers import Problem, WebhookAck
+from dispatch_verify.handlers import loaded
 from dispatch_verify.observability import logger, tracer
 
 MAX_BODY_BYTES = 100 * 1024
 PATH = "/livekit/webhook"
 
-app = APIGatewayRestResolver(enable_validation=True)
+app = APIGatewayRestResolver()
 
 
 def _answer(status: HTTPStatus, description: str, model: type[BaseModel] = Problem) -> dict[int, Any]:
@@ -101,3 +102,6 @@ def _error(status: HTTPStatus, message: str) -> Response[dict[str, Any]]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+loaded()  # the cold start's imports are done: freeze them, collector back on (handlers/__init__.py)

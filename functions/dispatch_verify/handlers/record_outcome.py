@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from dispatch_verify.handlers import loaded
 from dispatch_verify.logic.request import recover_state
 from dispatch_verify.models import StepEvent
 from dispatch_verify.observability import CORRELATION_ID_PATH, log_context, logger, tracer
@@ -20,3 +21,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     state = recover_state(step.state, step.execution_name)
     log_context(state)
     return conclude(state).model_dump(mode="json")
+
+
+loaded()  # the cold start's imports are done: freeze them, collector back on (handlers/__init__.py)

@@ -12,10 +12,9 @@ from typing import Literal
 
 from dispatch_verify import clock
 from dispatch_verify.errors import DispatchVerifyError, ErrorDetail
-from dispatch_verify.logic.participants import PRESENT_STATES
 from dispatch_verify.models import Dialled, SipDetail, WorkflowState
 from dispatch_verify.observability import logger
-from dispatch_verify.ports.livekit import LiveKitPort, SipCall
+from dispatch_verify.ports.livekit import PRESENT_STATES, LiveKitPort, SipCall
 
 KEEP_DIGITS = 4
 DialReason = Literal["busy", "no_answer", "declined", "other"]

@@ -7,9 +7,7 @@ from typing import Any
 
 from dispatch_verify import clock
 from dispatch_verify.models import MAX_PARTICIPANTS_SEEN, Check, ParticipantSeen
-from dispatch_verify.ports.livekit import Participant
-
-PRESENT_STATES = ("JOINED", "ACTIVE")
+from dispatch_verify.ports.livekit import PRESENT_STATES, Participant
 
 
 def find_agent(participants: list[Participant], agent_name: str) -> Participant | None:

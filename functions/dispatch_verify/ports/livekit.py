@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 AGENT_NAME_ATTRIBUTES = ("lk.agent.name", "lk.agent_name")  # agents framework, server
+# The ParticipantInfo states of a participant in the room (not yet or no longer: JOINING, DISCONNECTED).
+PRESENT_STATES = ("JOINED", "ACTIVE")
 
 
 @dataclass(frozen=True)

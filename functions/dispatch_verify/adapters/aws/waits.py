@@ -23,14 +23,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dispatch_verify import clock, config
 from dispatch_verify.adapters.aws import clients as aws
 from dispatch_verify.errors import DispatchVerifyError
-from dispatch_verify.logic.wait_time import WAIT_ITEM_MARGIN_S
-from dispatch_verify.models import WorkflowState
 from dispatch_verify.observability import logger
+
+if TYPE_CHECKING:  # the webhook function imports this module, and none of the models
+    from dispatch_verify.models import WorkflowState
 
 _ALREADY_RESUMED = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
 
@@ -56,6 +57,10 @@ class WaitTokens:
     def expect(self, room: str, request_id: str, agent_name: str, wait_s: int) -> None:
         """Prepare this request's item (the dispatching step, before CreateDispatch): a join from now
         on marks it, whether or not a token was recorded yet. Keeps any mark and token it holds."""
+        # Here, not at the top: logic/wait_time imports the models, which the webhook function never
+        # needs (only the dispatching steps call this, and they have the models imported already).
+        from dispatch_verify.logic.wait_time import WAIT_ITEM_MARGIN_S
+
         now = clock.now()
         self.table.update_item(
             Key={"room": room, "request_id": request_id},
