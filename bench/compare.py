@@ -11,16 +11,39 @@ pending), 5 % have no worker (no job is ever assigned). Three variants run them:
              template has it) and no webhook sent;
   webhooks   the workflow with LiveKit's webhooks delivered to POST /livekit/webhook.
 
+The webhook path is the template's: API Gateway puts each POST on an SQS queue itself (an AWS
+integration, no Lambda answers LiveKit), and an SQS event source mapping hands the queued events to
+LiveKitWebhookFunction in batches (BatchSize 10) through a filter that lets only an agent's
+participant_joined by (every other event is deleted unread and invokes nothing), with at most
+LiveKitWebhookConcurrency (its ScalingConfig.MaximumConcurrency) functions in flight. So a delivery is
+one API Gateway request and one SendMessage, but not one invocation: an invocation takes a batch of
+the joins queued meanwhile.
+
 Figures per variant: outcomes against the scenario's truth, detection lag (when the variant saw the
 agent - the agent's joined_at), time to the first corrective action on a dispatch that never joins
 (re-dispatch or escalation; the baseline can only give up), state transitions per execution (from
 the execution histories), Lambda invocations, billed GB-seconds, concurrency-seconds and the peak of
-Lambda executions in flight, LiveKit API calls, AWS requests, and the cost per 1,000 dispatches at
-the list prices in PRICES.
+Lambda executions in flight, LiveKit API calls, AWS requests, webhook deliveries (what LiveKit posted),
+the events the filter dropped and the webhook invocations, and the cost per 1,000 dispatches at the
+list prices in PRICES.
+
+A verified dispatch's own share (the "per verified" figures): its execution's steps; of each webhook
+invocation, 1/len(batch) per record of the batch about its room (a fraction: a batch is shared by the
+dispatches whose joins it carried); the API Gateway requests of the deliveries about its room; and
+their SQS requests (the run's sqs.* requests - SendMessage by API Gateway, ReceiveMessage and
+DeleteMessage by the event source, ChangeMessageVisibility for a retry - apportioned per delivery).
+Here each poll of the queue ends with one empty ReceiveMessage, counted (and so charged per delivery).
+Not charged: a deployed event source also long-polls the queue while it is empty (ReceiveMessage with
+a 20 s wait from a few pollers: with 5, some 650,000 requests, ~0.26 USD, a month, within SQS's free
+tier of 1M requests; a fixed cost whatever the dispatches), and the KMS calls of the encrypted queue
+(SQS caches its data key for the key reuse period: a few calls an hour, none per message).
 
 Handlers take no virtual time; a Lambda's duration is the real time its handler ran here (loopback
 LiveKit simulator, in-process moto), placed at the virtual instant it started. Real AWS and LiveKit
 calls are slower, so the workflow's GB-seconds are also priced at an assumed 100 ms per invocation.
+The peak in flight places each call the same way, except that a function fed by an event source with a
+MaximumConcurrency runs in that many lanes: a call waits (its messages stay in the queue) until one of
+them is free.
 
     python -m bench.compare [--n N] [--seed S] [--variants baseline,polling,webhooks] [--json PATH]
 """
@@ -28,6 +51,7 @@ calls are slower, so the workflow's GB-seconds are also priced at an assumed 100
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import math
 import random
@@ -66,6 +90,7 @@ PRICES: dict[str, Any] = {
     "sns_publish_usd": 0.50 / 1_000_000,
     "eventbridge_custom_event_usd": 1.00 / 1_000_000,
     "secrets_manager_api_call_usd": 0.05 / 10_000,
+    "sqs_standard_request_usd": 0.40 / 1_000_000,  # every 64 KB chunk of a request; webhooks are smaller
     "free_tiers": "ignored",
 }
 ASSUMED_INVOCATION_MS = 100  # a real handler: LiveKit Cloud and DynamoDB round trips, warm
@@ -134,6 +159,8 @@ class Lambda:
     duration_s: float  # billed: virtual for the poller's sleeps plus real for calls
     memory_mb: int
     execution: str | None
+    function: str = ""  # the template's logical id (the baseline's poller: none)
+    share: float = 1.0  # the part of the invocation charged (a webhook batch is shared by its rooms)
 
 
 @dataclass
@@ -143,11 +170,25 @@ class VariantRun:
     lambdas: list[Lambda] = field(default_factory=list)
     livekit_calls: int = 0
     aws_requests: Counter[str] = field(default_factory=Counter)
-    webhook_requests: int = 0
-    # LiveKit webhook deliveries per room (= scenario name): each is one POST to API Gateway and one
-    # invocation of the webhook function, charged to the dispatch whose room it is about.
+    # LiveKit webhook deliveries per room (= scenario name): each is one POST to API Gateway, whose
+    # integration sends it to the webhook queue (one SendMessage), charged to the dispatch whose room
+    # it is about. Whether it invokes anything is the event source's doing (below).
     webhook_deliveries: Counter[str] = field(default_factory=Counter)
+    # The webhook function's invocations charged per room: of each batch, 1/len(batch) per record
+    # about the room (fractional).
+    webhook_invocations: dict[str, float] = field(default_factory=dict)
+    webhook_function: str = ""  # the event source's function (LiveKitWebhookFunction)
+    webhook_batches: int = 0  # the webhook function's invocations
+    webhook_records: int = 0  # the records they carried
+    webhook_filtered_out: int = 0  # queued events the filter deleted (they invoke nothing)
+    # function -> the most of its executions in flight (its event source's MaximumConcurrency)
+    lanes: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
+
+    @property
+    def webhook_requests(self) -> int:
+        """API Gateway requests of the webhook route: one per delivery."""
+        return sum(self.webhook_deliveries.values())
 
 
 # -- AWS request counting ---------------------------------------------------------------------------
@@ -290,9 +331,19 @@ def run_workflow(variant: str, plan: list[Scenario]) -> VariantRun:
             )
             sim.set_webhook(None)
             run.aws_requests = Counter(aws)
-            run.webhook_requests = sum(1 for i in engine.invocations if i.execution_name is None)
             for record in sim.webhooks:
                 run.webhook_deliveries[record.room] += record.deliveries
+            for source in engine.queue_sources.values():
+                run.lanes[source.target.name] = source.max_concurrency
+                run.webhook_function = source.target.name
+                run.webhook_filtered_out += source.filtered_out
+                for batch in source.batches:
+                    run.webhook_batches += 1
+                    run.webhook_records += len(batch)
+                    for room in batch:
+                        run.webhook_invocations[room] = run.webhook_invocations.get(room, 0.0) + 1 / len(
+                            batch
+                        )
             calls: dict[str | None, list[Invocation]] = {}
             for invocation in sorted(engine.invocations, key=lambda i: i.started_at):
                 calls.setdefault(invocation.execution_name, []).append(invocation)
@@ -302,7 +353,8 @@ def run_workflow(variant: str, plan: list[Scenario]) -> VariantRun:
                     _workflow_outcome(scenario, result, started_at, calls.get(scenario.name, []))
                 )
             run.lambdas = [
-                Lambda(i.started_at, i.duration_s, i.memory_mb, i.execution_name) for i in engine.invocations
+                Lambda(i.started_at, i.duration_s, i.memory_mb, i.execution_name, i.function)
+                for i in engine.invocations
             ]
             run.livekit_calls = len(sim.calls)
     run.wall_s = time.monotonic() - wall
@@ -345,19 +397,39 @@ def _quantiles(values: list[float]) -> dict[str, float | None]:
     }
 
 
-def peak_in_flight(lambdas: list[Lambda], assumed_ms: int | None = None) -> int:
-    """The most Lambda executions running at one instant. Handlers take no virtual time, so each
-    call lasts its real duration (or ``assumed_ms``) from its virtual start; one execution's calls
-    follow each other (a step starts once the previous one has returned)."""
+def placed(
+    lambdas: list[Lambda], assumed_ms: int | None = None, lanes: dict[str, int] | None = None
+) -> list[tuple[float, float]]:
+    """Each call's (start, end) on the virtual clock, in the order they were made. Handlers take no
+    virtual time, so each call lasts its real duration (or ``assumed_ms``) from its virtual start; one
+    execution's calls follow each other (a step starts once the previous one has returned); a function
+    with ``lanes`` (function name -> its event source's MaximumConcurrency) runs its calls in that many
+    lanes: a call starts once one of them is free (its messages wait in the queue meanwhile)."""
     intervals: list[tuple[float, float]] = []
     ends: dict[str, float] = {}
+    free: dict[str, list[float]] = {
+        function: [-math.inf] * count for function, count in (lanes or {}).items() if count > 0
+    }
     for item in sorted(lambdas, key=lambda item: item.started_at):
         duration = item.duration_s if assumed_ms is None else assumed_ms / 1000
         start = item.started_at
         if item.execution is not None:
             start = max(start, ends.get(item.execution, start))
+        lane = free.get(item.function)
+        if lane is not None:
+            start = max(start, heapq.heappop(lane))  # the lane free soonest
+            heapq.heappush(lane, start + duration)
+        if item.execution is not None:
             ends[item.execution] = start + duration
         intervals.append((start, start + duration))
+    return intervals
+
+
+def peak_in_flight(
+    lambdas: list[Lambda], assumed_ms: int | None = None, lanes: dict[str, int] | None = None
+) -> int:
+    """The most Lambda executions running at one instant, the calls placed as ``placed`` does."""
+    intervals = placed(lambdas, assumed_ms, lanes)
     edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
     peak = current = 0
     for _, step in edges:  # at the same instant an end (-1) sorts before a start (+1)
@@ -370,7 +442,7 @@ def _gb_seconds(lambdas: list[Lambda], memory_mb: int | None = None, assumed_ms:
     total = 0.0
     for item in lambdas:
         billed_ms = assumed_ms if assumed_ms is not None else math.ceil(item.duration_s * 1000)
-        total += (memory_mb or item.memory_mb) / 1024 * billed_ms / 1000
+        total += item.share * (memory_mb or item.memory_mb) / 1024 * billed_ms / 1000
     return total
 
 
@@ -397,7 +469,14 @@ def _aws_cost(run: VariantRun, n: int) -> dict[str, float]:
         * PRICES["secrets_manager_api_call_usd"]
         / n,
         "api_gateway_webhooks": run.webhook_requests * PRICES["api_gateway_rest_request_usd"] / n,
+        "sqs_webhooks": _sqs_requests(run) * PRICES["sqs_standard_request_usd"] / n,
     }
+
+
+def _sqs_requests(run: VariantRun) -> int:
+    """The run's SQS requests: the webhook queue's (API Gateway's SendMessage, the event source's
+    ReceiveMessage and DeleteMessage, ChangeMessageVisibility for a retry)."""
+    return sum(v for k, v in run.aws_requests.items() if k.split(".")[0] == "sqs")
 
 
 def _cost_per_1000(
@@ -411,7 +490,7 @@ def _cost_per_1000(
     if count == 0:
         return 0.0
     usd = (
-        len(lambdas) * PRICES["lambda_request_usd"]
+        sum(item.share for item in lambdas) * PRICES["lambda_request_usd"]
         + _gb_seconds(lambdas, memory_mb, assumed_ms) * PRICES["lambda_gb_second_usd"]
         + transitions * PRICES["step_functions_standard_transition_usd"]
     )
@@ -440,19 +519,29 @@ def figures(run: VariantRun) -> dict[str, Any]:
     baseline = run.variant == "baseline"
     other = {} if baseline else _aws_cost(run, n)
     other_per_dispatch = sum(other.values())
-    # A verified dispatch's own share: its execution's steps plus the webhook deliveries about its room
-    # (each one webhook invocation, of the measured mean duration) and their API Gateway requests.
-    hooks = by_execution.get(None, [])
+    # A verified dispatch's own share (module docstring): its execution's steps; its fraction of the
+    # webhook invocations whose batches carried events about its room (at the measured mean duration);
+    # and its deliveries' API Gateway requests and SQS requests (the run's, apportioned per delivery).
+    hooks = [item for item in run.lambdas if run.webhook_function and item.function == run.webhook_function]
     hook_s = statistics.fmean(item.duration_s for item in hooks) if hooks else 0.0
     hook_mb = hooks[0].memory_mb if hooks else 0
+    hook_shares = {o.scenario.name: run.webhook_invocations.get(o.scenario.name, 0.0) for o in verified}
     verified_hooks = [
-        Lambda(0.0, hook_s, hook_mb, None)
-        for o in verified
-        for _ in range(run.webhook_deliveries.get(o.scenario.name, 0))
+        Lambda(0.0, hook_s, hook_mb, None, run.webhook_function, share)
+        for share in hook_shares.values()
+        if share > 0
     ]
-    verified_other = other_per_dispatch - other.get("api_gateway_webhooks", 0.0)
+    verified_deliveries = sum(run.webhook_deliveries.get(o.scenario.name, 0) for o in verified)
+    sqs_per_delivery = _sqs_requests(run) / run.webhook_requests if run.webhook_requests else 0.0
+    verified_other = (
+        other_per_dispatch - other.get("api_gateway_webhooks", 0.0) - other.get("sqs_webhooks", 0.0)
+    )
     if verified:
-        verified_other += len(verified_hooks) * PRICES["api_gateway_rest_request_usd"] / len(verified)
+        verified_other += (
+            verified_deliveries
+            * (PRICES["api_gateway_rest_request_usd"] + sqs_per_delivery * PRICES["sqs_standard_request_usd"])
+            / len(verified)
+        )
     row: dict[str, Any] = {
         "variant": run.variant,
         "dispatches": n,
@@ -471,7 +560,7 @@ def figures(run: VariantRun) -> dict[str, Any]:
         "lambda_invocations_per_dispatch": round(len(run.lambdas) / n, 2),
         "billed_gb_s_per_dispatch": round(_gb_seconds(run.lambdas) / n, 4),
         "concurrency_s_per_dispatch": round(sum(item.duration_s for item in run.lambdas) / n, 4),
-        "peak_lambdas_in_flight": peak_in_flight(run.lambdas),
+        "peak_lambdas_in_flight": peak_in_flight(run.lambdas, lanes=run.lanes),
         "livekit_calls_per_dispatch": round(run.livekit_calls / n, 2),
         "wall_s": round(run.wall_s, 1),
     }
@@ -502,10 +591,23 @@ def figures(run: VariantRun) -> dict[str, Any]:
         },
     }
     row[f"peak_lambdas_in_flight_at_{ASSUMED_INVOCATION_MS}ms"] = peak_in_flight(
-        run.lambdas, ASSUMED_INVOCATION_MS
+        run.lambdas, ASSUMED_INVOCATION_MS, run.lanes
     )
+    row["lanes"] = dict(run.lanes)
     row["aws_requests_per_dispatch"] = {k: round(v / n, 2) for k, v in sorted(run.aws_requests.items())}
+    # API Gateway requests of the webhook route: one per delivery (the function is not behind it)
     row["webhook_requests_per_dispatch"] = round(run.webhook_requests / n, 2)
+    row["webhooks"] = {
+        "deliveries": run.webhook_requests,
+        "filtered_out": run.webhook_filtered_out,
+        "invocations": run.webhook_batches,
+        "records": run.webhook_records,
+        "records_per_invocation": round(run.webhook_records / run.webhook_batches, 2)
+        if run.webhook_batches
+        else None,
+        "sqs_requests": _sqs_requests(run),
+        "sqs_requests_per_delivery": round(sqs_per_delivery, 2),
+    }
     row["cost_per_1000_usd"] = {
         "measured_durations": _cost_per_1000(run.lambdas, sum(transitions), n, other_per_dispatch),
         f"at_{ASSUMED_INVOCATION_MS}ms_per_invocation": _cost_per_1000(
@@ -514,18 +616,22 @@ def figures(run: VariantRun) -> dict[str, Any]:
         "other_services_per_1000": {k: round(v * 1000, 4) for k, v in other.items()},
     }
     verified_transitions = sum(o.transitions for o in verified)
+    hook_invocations = sum(hook_shares.values())
     row["lambda_invocations_per_verified"] = {
         "steps": round(len(verified_lambdas) / len(verified), 2) if verified else None,
-        "webhook_deliveries": round(len(verified_hooks) / len(verified), 2) if verified else None,
-        "all": round((len(verified_lambdas) + len(verified_hooks)) / len(verified), 2) if verified else None,
+        "webhook_invocations": round(hook_invocations / len(verified), 2) if verified else None,
+        "all": round((len(verified_lambdas) + hook_invocations) / len(verified), 2) if verified else None,
         "max": max(
             (
-                len(by_execution.get(o.scenario.name, [])) + run.webhook_deliveries.get(o.scenario.name, 0)
+                round(len(by_execution.get(o.scenario.name, [])) + hook_shares[o.scenario.name], 2)
                 for o in verified
             ),
             default=None,
         ),
     }
+    row["webhook_deliveries_per_verified"] = (
+        round(verified_deliveries / len(verified), 2) if verified else None
+    )
     row["cost_per_1000_verified_usd"] = {
         "measured_durations": _cost_per_1000(
             verified_lambdas + verified_hooks, verified_transitions, len(verified), verified_other
@@ -596,8 +702,8 @@ def targets(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         invocations = hooks["lambda_invocations_per_verified"]
         checks.append(
             {
-                "target": "Lambda invocations per verified dispatch <= 6, webhook deliveries included "
-                "(the most of any verified dispatch)",
+                "target": "Lambda invocations per verified dispatch <= 6, webhook invocations included "
+                "(its share of each batch; the most of any verified dispatch)",
                 "measured": invocations,
                 "met": invocations["max"] is not None and invocations["max"] <= 6,
             }
@@ -617,7 +723,8 @@ def targets(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         checks.append(
             {
                 "target": "workflow peak Lambdas in flight <= 1/20 of the baseline's "
-                "(the higher of measured and 100 ms calls)",
+                "(the higher of measured and 100 ms calls; webhook calls within the event source's "
+                "MaximumConcurrency)",
                 "measured": f"{peak} vs {base['peak_lambdas_in_flight']} ({ratio:.3f})",
                 "met": ratio <= 1 / 20,
             }
@@ -649,7 +756,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         value: Any = row
         for part in key.split("/"):
             value = value.get(part) if isinstance(value, dict) else None
-        if value is None:
+        if value is None or isinstance(value, dict):  # a dict: its entries have lines of their own
             return "-"
         return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -668,7 +775,12 @@ def table(rows: list[dict[str, Any]]) -> str:
         ("  escalated, most", "transitions_per_execution/escalated_max"),
         ("Lambda invocations / dispatch", "lambda_invocations_per_dispatch"),
         ("  / verified, webhooks incl.", "lambda_invocations_per_verified/all"),
+        ("    of which webhook", "lambda_invocations_per_verified/webhook_invocations"),
         ("  most of one verified", "lambda_invocations_per_verified/max"),
+        ("webhook deliveries / verified", "webhook_deliveries_per_verified"),
+        ("webhook events filtered out", "webhooks/filtered_out"),
+        ("webhook invocations", "webhooks/invocations"),
+        ("  records / invocation", "webhooks/records_per_invocation"),
         ("billed GB-s / dispatch", "billed_gb_s_per_dispatch"),
         ("  baseline at 128 / 512 MB", "billed_gb_s_per_dispatch/128MB"),
         ("", "billed_gb_s_per_dispatch/512MB"),

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from bench import compare
-from bench.compare import Lambda, peak_in_flight, scenarios
+from bench.compare import Lambda, peak_in_flight, placed, scenarios
 
 
 def test_scenarios_are_seeded_and_mixed_as_the_issue_says() -> None:
@@ -31,6 +31,26 @@ def test_peak_in_flight_counts_overlaps_and_one_executions_steps_follow_each_oth
     assert peak_in_flight(pollers) == 10
     # touching intervals do not overlap
     assert peak_in_flight([Lambda(0.0, 1.0, 128, None), Lambda(1.0, 1.0, 128, None)]) == 1
+
+
+def test_an_event_sources_maximum_concurrency_bounds_its_functions_calls_in_flight() -> None:
+    # Five webhook batches handed over at the same virtual instant, 0.1 s each, to a function whose
+    # event source runs at most 2 at once: the rest wait in the queue for a lane
+    hooks = [Lambda(0.0, 0.1, 128, None, "Hook") for _ in range(5)]
+    lanes = {"Hook": 2}
+    assert peak_in_flight(hooks) == 5
+    assert peak_in_flight(hooks, lanes=lanes) == 2
+    assert peak_in_flight(hooks, 100, lanes) == 2
+    starts = sorted(start for start, _ in placed(hooks, 100, lanes))
+    assert starts == pytest.approx([0.0, 0.0, 0.1, 0.1, 0.2])
+    # a call that arrives once a lane is free starts at once
+    late = [*hooks, Lambda(1.0, 0.1, 128, None, "Hook")]
+    assert max(start for start, _ in placed(late, 100, lanes)) == pytest.approx(1.0)
+    # functions without lanes are placed as before, beside the lane-bound ones
+    others = [Lambda(0.0, 0.1, 256, f"e{i}", "Step") for i in range(3)]
+    assert peak_in_flight(others, 100, lanes) == 3
+    assert peak_in_flight(hooks + others, 100, lanes) == 5
+    assert sorted(placed(others, 100, lanes)) == sorted(placed(others, 100))
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +92,28 @@ def test_the_workflow_with_webhooks_matches_the_truth_acts_sooner_and_holds_no_l
     assert hooks["cost_per_1000_usd"]["measured_durations"] > 0
     checks = {c["target"]: c for c in compare.targets({"webhooks": hooks, "baseline": base})}
     assert any("detection lag" in target for target in checks)
+
+
+def test_webhooks_are_queued_filtered_and_batched_and_each_dispatch_pays_its_share(small_run: dict) -> None:
+    hooks = small_run["webhooks"]
+    # LiveKit posts room_started, the agent's participant_joined, ... : each a delivery (an API Gateway
+    # request and a SendMessage); only the agent's join gets past the event source's filter
+    assert hooks["lanes"] == {"LiveKitWebhookFunction": 2}
+    webhooks = hooks["webhooks"]
+    assert webhooks["filtered_out"] > 0
+    # (a delivery still on its way when the run ends may not have been taken from the queue)
+    assert (
+        webhooks["deliveries"] - 2 <= webhooks["records"] + webhooks["filtered_out"] <= webhooks["deliveries"]
+    )
+    assert 1 <= webhooks["invocations"] <= webhooks["records"]
+    assert hooks["webhook_requests_per_dispatch"] == round(webhooks["deliveries"] / hooks["dispatches"], 2)
+    assert webhooks["sqs_requests_per_delivery"] >= 3  # sent, received, deleted
+    per_verified = hooks["lambda_invocations_per_verified"]
+    assert 0 < per_verified["webhook_invocations"] <= 1  # one join each, or a share of a batch
+    assert hooks["webhook_deliveries_per_verified"] > per_verified["webhook_invocations"]
+    assert per_verified["all"] == pytest.approx(
+        per_verified["steps"] + per_verified["webhook_invocations"], abs=0.011
+    )
+    assert per_verified["max"] <= 6
+    other = hooks["cost_per_1000_usd"]["other_services_per_1000"]
+    assert other["api_gateway_webhooks"] > 0 and other["sqs_webhooks"] > 0
