@@ -32,6 +32,7 @@ It refuses what AWS refuses, with AWS's error (the numbers are in local_engine/m
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 import sys
@@ -62,6 +63,7 @@ from local_engine.moto_bridge import (
     policies_allow,
     role_policy_documents,
 )
+from local_engine.queues import QueueEventSource
 from local_engine.stack import (
     ACCOUNT_ID,
     PLACEHOLDER_ARN,
@@ -152,6 +154,11 @@ class LocalEngine:
         self._notifications: list[dict[str, Any]] = []
         self._bus_events: list[dict[str, Any]] = []
         self._queues: dict[str, str] = {}
+        self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+        self._handlers_lock = threading.Lock()
+        # The stack's SQS event source mappings, by queue URL (local_engine/queues.py).
+        self.queue_sources: dict[str, QueueEventSource] = {}
+        self.api_integration_credentials: dict[str, ReadOnlyCredentials] = {}
         self._output_lock = threading.Lock()
         self._in_flight = threading.Condition()
         self._calls, self._closing = 0, False
@@ -232,6 +239,10 @@ class LocalEngine:
             os.environ.update(env)
 
         machine_credentials = self._state_machine_credentials(sts)  # assumed before IAM is enforced
+        self.api_integration_credentials = self._api_integration_credentials(sts)
+        for props in stack.of_type("AWS::Lambda::EventSourceMapping").values():
+            source = QueueEventSource(self, props)
+            self.queue_sources[source.queue_url] = source
         self._use_clock_in_steps()
         if self._capture_output:
             capture = OutputCapture()
@@ -266,6 +277,24 @@ class LocalEngine:
                 assumed["AccessKeyId"], assumed["SecretAccessKey"], assumed["SessionToken"]
             )
         return None
+
+    def _api_integration_credentials(self, sts: Any) -> dict[str, ReadOnlyCredentials]:
+        """The keys of each role an API Gateway AWS integration names as its ``credentials`` (the
+        webhook's SendMessage to SQS): API Gateway acts as that role, so moto checks its policies."""
+        roles: set[str] = set()
+        for props in self.stack.of_type("AWS::ApiGateway::RestApi").values() if self.stack else []:
+            for operations in (props.get("Body") or {}).get("paths", {}).values():
+                for operation in operations.values():
+                    role = (operation.get("x-amazon-apigateway-integration") or {}).get("credentials")
+                    if isinstance(role, str) and role.startswith("arn:aws:iam::"):
+                        roles.add(role)
+        keys = {}
+        for role in sorted(roles):
+            assumed = sts.assume_role(RoleArn=role, RoleSessionName="apigateway")["Credentials"]
+            keys[role] = ReadOnlyCredentials(
+                assumed["AccessKeyId"], assumed["SecretAccessKey"], assumed["SessionToken"]
+            )
+        return keys
 
     def _with_secret(self, translated: Translated) -> Translated:
         """Store the LiveKit credentials in Secrets Manager, and put the secret's ARN where the
@@ -398,6 +427,59 @@ class LocalEngine:
                 return
             except AttributeError:  # moto: the execution's worker has not set up its environment yet
                 time.sleep(_POLL_S)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    @contextmanager
+    def outside_call(self) -> Iterator[None]:
+        """AWS work the engine does on no handler's behalf (API Gateway queueing a webhook, SQS making
+        a message visible again): refused once the engine is closing, and waited for by the closing,
+        as a handler call is, so that none reaches AWS after moto is gone."""
+        with self._in_flight:
+            if self._closing:
+                raise RuntimeError("the local engine is closing")
+            self._calls += 1
+        try:
+            yield
+        finally:
+            with self._in_flight:
+                self._calls -= 1
+                self._in_flight.notify_all()
+
+    def handler(self, target: LambdaTarget) -> Callable[[dict[str, Any], Any], Any]:
+        """``target``'s handler function, its module imported once (one execution environment)."""
+        with self._handlers_lock:
+            if target.handler not in self._handlers:
+                module_name, _, attribute = target.handler.rpartition(".")
+                self._handlers[target.handler] = getattr(importlib.import_module(module_name), attribute)
+            return self._handlers[target.handler]
+
+    def queued(self, queue_url: str) -> None:
+        """A message was sent to ``queue_url``: its event source, if the stack has one, polls now."""
+        source = self.queue_sources.get(queue_url)
+        if source is not None:
+            source.poll()
+
+    def after(self, seconds: float, action: Callable[[], None]) -> None:
+        """Run ``action`` once ``seconds`` have passed on the engine's clock (unless it is closing)."""
+
+        def wait_then_act() -> None:
+            self.clock.sleep(seconds)
+            if self._closing:
+                return
+            try:
+                action()
+            except RuntimeError:
+                if not self._closing:  # the engine closed meanwhile: the action has nothing to do
+                    raise
+
+        make = getattr(self.clock, "thread", None)  # a DiscreteClock counts its actors
+        thread = (
+            make(wait_then_act) if make is not None else threading.Thread(target=wait_then_act, daemon=True)
+        )
+        thread.start()
 
     def function(self, logical_id: str) -> LambdaTarget:
         """A function of the stack as the engine runs it: handler string, resolved environment, role.

@@ -13,7 +13,6 @@ Powertools' resolver keeps the current event on itself.
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import re
 import threading
@@ -26,7 +25,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from local_engine import LocalEngine
-from local_engine.moto_bridge import LambdaContext, LambdaTarget
+from local_engine.moto_bridge import LambdaContext
+from local_engine.queues import SQS_URI, SqsIntegration
 from local_engine.stack import ACCOUNT_ID, Stack
 
 STAGE = "local"
@@ -44,6 +44,7 @@ class Route:
     pattern: re.Pattern[str]
     auth: tuple[str, ...] = ()  # the OpenAPI security schemes: "AWS_IAM", "api_key", "NONE"
     permitted: bool = True  # a Lambda permission lets API Gateway invoke the function for this route
+    queue: SqsIntegration | None = None  # an SQS integration (no function: ``function`` is "")
 
     @classmethod
     def of(cls, method: str, resource: str, function: str, **extra: Any) -> Route:
@@ -61,11 +62,15 @@ def routes_of(engine: LocalEngine) -> list[Route]:
             for method, operation in operations.items():
                 integration = operation.get("x-amazon-apigateway-integration") or {}
                 uri = str(integration.get("uri", ""))
+                verb = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
+                schemes = tuple(name for entry in operation.get("security") or [] for name in entry)
+                if integration.get("type") == "aws" and SQS_URI.match(uri):
+                    queue = SqsIntegration(engine, integration)
+                    found.append(Route.of(verb, resource, "", auth=schemes, queue=queue))
+                    continue
                 if "/functions/" not in uri:
                     continue
                 function = uri.split("/functions/", 1)[1].rsplit("/invocations", 1)[0].split(":")[6]
-                verb = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
-                schemes = tuple(name for entry in operation.get("security") or [] for name in entry)
                 permitted = _api_may_invoke(stack, stack.refs[api_lid], function, verb, resource)
                 found.append(Route.of(verb, resource, function, auth=schemes, permitted=permitted))
     return found
@@ -158,7 +163,6 @@ class LocalApi:
     def __init__(self, engine: LocalEngine) -> None:
         self.engine = engine
         self.routes = routes_of(engine)
-        self._handlers: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     def route(self, method: str, path: str) -> Route | None:
@@ -169,7 +173,7 @@ class LocalApi:
 
     def invoke(self, route: Route, event: dict[str, Any]) -> dict[str, Any]:
         target = self.engine.function(route.function)
-        handler = self._handler(target)
+        handler = self.engine.handler(target)
         context = LambdaContext(
             function_name=target.name,
             invoked_function_arn=target.arn,
@@ -180,20 +184,18 @@ class LocalApi:
             return handler(event, context)
 
     def deliver_webhook(self, body: str, headers: dict[str, str]) -> int:
-        """A LiveKit webhook, as API Gateway passes ``POST /livekit/webhook`` to the function; the
-        status code it answered. Wire the simulator with ``sim.set_webhook(api.deliver_webhook)``."""
+        """A LiveKit webhook posted to ``POST /livekit/webhook``, as API Gateway takes it: queued by
+        the route's SQS integration (whose event source then hands it to the function, before this
+        returns), or passed to the route's function; the status API Gateway answered. Wire the
+        simulator with ``sim.set_webhook(api.deliver_webhook)``."""
         route = self.route("POST", WEBHOOK_PATH)
         if route is None:
             raise LookupError(f"the template has no POST {WEBHOOK_PATH} route")
+        if route.queue is not None:
+            return route.queue.post({"Host": "127.0.0.1", **headers}, body)[0]
         request_headers = [("Host", "127.0.0.1"), *headers.items()]
         event = proxy_event(route, "POST", WEBHOOK_PATH, request_headers, body.encode("utf-8"))
         return int(self.invoke(route, event)["statusCode"])
-
-    def _handler(self, target: LambdaTarget) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-        if target.handler not in self._handlers:
-            module_name, _, attribute = target.handler.rpartition(".")
-            self._handlers[target.handler] = getattr(importlib.import_module(module_name), attribute)
-        return self._handlers[target.handler]
 
 
 class LocalApiServer(ThreadingHTTPServer):
@@ -282,6 +284,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 "api_gateway_answers": {"status": 403, "message": "Missing Authentication Token"},
             }
             self._send(404, {"Content-Type": ["application/json"]}, json.dumps(problem).encode())
+            return
+        if route.queue is not None:  # API Gateway sends it to SQS itself
+            status, data = route.queue.post(dict(self.headers.items()), body.decode("utf-8", "replace"))
+            self._send(status, {"Content-Type": ["application/json"]}, data)
             return
         if not route.permitted:  # API Gateway may not invoke the function: it answers 500
             self._send(500, {"Content-Type": ["application/json"]}, b'{"message": "Internal server error"}')

@@ -628,11 +628,21 @@ def _queue(session: Any, stack: Stack, lid: str, props: dict[str, Any]) -> None:
         for key in ("MessageRetentionPeriod", "KmsMasterKeyId", "VisibilityTimeout")
         if key in props
     }
+    if "RedrivePolicy" in props:  # moto moves a message received maxReceiveCount times to the target
+        attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
     sqs = session.client("sqs")
     url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     stack.refs[lid] = url
     stack.attributes.update({(lid, "Arn"): arn, (lid, "QueueName"): name, (lid, "QueueUrl"): url})
+
+
+def _event_source_mapping(session: Any, stack: Stack, lid: str, props: dict[str, Any]) -> None:
+    """Recorded, not created in moto (whose mapping would invoke its own Lambda): the engine polls
+    the queue for the function itself (local_engine/queues.py, ``QueueEventSource``)."""
+    if not str(props.get("EventSourceArn", "")).startswith("arn:aws:sqs:"):
+        raise TemplateRefused(f"{lid}: the local engine polls SQS queues only")
+    stack.refs[lid] = f"{lid}-local"
 
 
 def _queue_policy(session: Any, stack: Stack, lid: str, props: dict[str, Any]) -> None:
@@ -659,6 +669,7 @@ _CREATORS: dict[str, Callable[[Any, Stack, str, dict[str, Any]], None]] = {
     "AWS::Events::Rule": _rule,
     "AWS::SQS::Queue": _queue,
     "AWS::SQS::QueuePolicy": _queue_policy,
+    "AWS::Lambda::EventSourceMapping": _event_source_mapping,
 }
 
 

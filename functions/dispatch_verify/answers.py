@@ -1,8 +1,8 @@
-"""The bodies both HTTP functions answer with besides the dispatch contract (api_models.py): a
-``Problem`` for every error, and the webhook's ``WebhookAck``.
+"""The API's error body, ``Problem`` (the message and the fields at fault), for every 4xx and 5xx the
+API function answers and for ``dispatch_verify.client`` to read.
 
-Apart from api_models.py, which imports the workflow's models for ``DispatchView``: the webhook function
-answers with these and needs none of those (a cold start builds only the classes it imports).
+Apart from api_models.py (the dispatch contract, which imports the workflow's models for
+``DispatchView``): a reader of errors needs none of those.
 """
 
 from __future__ import annotations
@@ -26,10 +26,3 @@ class Problem(BaseModel):
 
     message: str
     errors: list[FieldProblem] = Field(default_factory=list)
-
-
-class WebhookAck(BaseModel):
-    model_config = _DEFERRED
-
-    event: str = Field(description="The LiveKit event, e.g. participant_joined")
-    resumed: int = Field(description="Workflows this delivery resumed (0: irrelevant, or a duplicate)")

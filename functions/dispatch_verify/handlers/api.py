@@ -401,19 +401,53 @@ def _status_url(request_id: str) -> str:
 
 def openapi_json() -> str:
     """The OpenAPI document of the stack's API, as committed in docs/openapi.json: this function's
-    routes and the LiveKit webhook's (served by its own function, documented with the others)."""
-    from dispatch_verify.handlers import livekit_webhook  # only here: the API function never serves it
-
+    routes and the LiveKit webhook's (which no function serves: API Gateway queues it)."""
     document = json.loads(_openapi_json())
-    webhook = json.loads(livekit_webhook.app.get_openapi_json_schema(title=API_TITLE, version=API_VERSION))
-    document["paths"].update(webhook["paths"])
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    for name, schema in webhook.get("components", {}).get("schemas", {}).items():
-        if schemas.setdefault(name, schema) != schema:
-            raise ValueError(f"two different schemas named {name} in the API's document")
-    document["components"]["schemas"] = dict(sorted(schemas.items()))
+    document["paths"][WEBHOOK_PATH] = _webhook_operation()
     _deployment(document)
     return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+WEBHOOK_PATH = "/livekit/webhook"
+
+
+def _webhook_operation() -> dict[str, Any]:
+    """``POST /livekit/webhook`` as template.yaml's DispatchApi declares it: an SQS integration whose
+    request template takes ``application/webhook+json`` only (anything else is API Gateway's 415), and
+    whose answers are 200 (queued) or 500 (SQS refused it). What happens next is the LiveKit webhook
+    function's (handlers/livekit_webhook.py)."""
+
+    def answer(description: str, example: dict[str, Any]) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"example": example}}}
+
+    return {
+        "post": {
+            "summary": "LiveKit webhook: queued; an awaited agent's signed participant_joined resumes it",
+            "description": (
+                "No IAM or API key (LiveKit cannot sign AWS requests): LiveKit's own signature, the JWT in "
+                "Authorization, is checked by the function that takes the queued events. API Gateway "
+                "stores every post with that header and answers at once; only an agent's "
+                "participant_joined reaches the function (the queue's filter), and one that is not signed "
+                "by this LiveKit project is dropped there."
+            ),
+            "operationId": "livekit_webhook",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/webhook+json": {
+                        "schema": {"type": "object", "description": "LiveKit's WebhookEvent (protobuf JSON)"}
+                    }
+                },
+            },
+            "responses": {
+                "200": answer("Queued", {"queued": True}),
+                "415": answer("Not application/webhook+json", {"message": "Unsupported Media Type"}),
+                "500": answer(
+                    "The queue refused it (LiveKit retries)", {"message": "the webhook could not be queued"}
+                ),
+            },
+        }
+    }
 
 
 def _deployment(document: dict[str, Any]) -> None:
@@ -448,7 +482,7 @@ def _deployment(document: dict[str, Any]) -> None:
         },
     }
     document["security"] = [{"sigv4": []}, {"api_key": []}]
-    webhook = document["paths"].get("/livekit/webhook", {}).get("post")
+    webhook = document["paths"].get(WEBHOOK_PATH, {}).get("post")
     if webhook is not None:
         webhook["security"] = []  # LiveKit signs it with its own JWT: no AWS auth on this route
     accepted = document["paths"]["/dispatches"]["post"]["responses"].get(str(HTTPStatus.ACCEPTED.value))
