@@ -94,8 +94,9 @@ def test_the_api_guards_the_dispatch_routes_as_the_parameter_says_and_leaves_the
     stages = engine.stack.of_type("AWS::ApiGateway::Stage").values()
 
     # Then the dispatch routes need SigV4 or an API key, the webhook neither; the API function serves
-    # the dispatch routes and the webhook function the webhook, and API Gateway may invoke the
-    # function for each (its Lambda permissions)
+    # the dispatch routes, and API Gateway may invoke it for each (its Lambda permissions); the webhook
+    # is no function's: API Gateway queues it on the webhook queue, whose event source feeds the
+    # webhook function
     guard = {"AWS_IAM": "AWS_IAM", "API_KEY": "api_key"}[parameters["ApiAuth"]]
     dispatch_routes = [
         ("POST", "/dispatches"),
@@ -107,12 +108,17 @@ def test_the_api_guards_the_dispatch_routes_as_the_parameter_says_and_leaves_the
     assert not {"AWS_IAM", "api_key"} & set(auth[("POST", "/livekit/webhook")])
     assert {(route.method, route.resource): route.function for route in api.routes} == {
         **dict.fromkeys(dispatch_routes, "DispatchApiFunction"),
-        ("POST", "/livekit/webhook"): "LiveKitWebhookFunction",
+        ("POST", "/livekit/webhook"): "",
     }
     assert all(route.permitted for route in api.routes)
-    # And API Gateway calls the function as itself, not with the caller's credentials (a SigV4 caller
-    # needs only execute-api:Invoke), on one stage with access logs
-    assert all("credentials" not in integration for integration in integrations)
+    (webhook,) = [route for route in api.routes if route.queue is not None]
+    (source,) = engine.queue_sources.values()
+    assert webhook.queue is not None and webhook.queue.queue_url == source.queue_url
+    assert source.target.name == "LiveKitWebhookFunction"
+    # And API Gateway calls the API function as itself, not with the caller's credentials (a SigV4
+    # caller needs only execute-api:Invoke); only the queue integration has a role of its own; one
+    # stage, with access logs
+    assert [integration.get("credentials") is not None for integration in integrations].count(True) == 1
     assert [(stage["StageName"], "AccessLogSetting" in stage) for stage in stages] == [("v1", True)]
 
 

@@ -73,6 +73,8 @@ ACTIONS_USED: dict[str, set[str]] = {
     # if acting fails, WebhookEvents.release (Table.delete_item there); WaitTokens.joined
     # (Table.query, then Table.update_item of each wait on WaitTokenTable), waits.resume
     # (send_task_success on this stack's state machine), WaitTokens.forget (Table.update_item there).
+    # Its queue's event source (LiveKitWebhookEvents) polls as this role: it receives, deletes and reads
+    # the queue's attributes, and decrypts what DispatchVerifyKey encrypted.
     "LiveKitWebhookFunction": {
         SECRET,
         "dynamodb:PutItem",
@@ -80,6 +82,10 @@ ACTIONS_USED: dict[str, set[str]] = {
         "dynamodb:Query",
         "dynamodb:UpdateItem",
         "states:SendTaskSuccess",
+        "kms:Decrypt",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
     },
 }
 

@@ -1,5 +1,5 @@
 """The API, its functions (the dispatch API's and the LiveKit webhook's) and their tables in the template:
-routes, least privilege, auth switch, the webhook's reserved concurrency."""
+routes, least privilege, auth switch, the webhook's queue and how its function takes from it."""
 
 from __future__ import annotations
 
@@ -74,20 +74,33 @@ def api_events(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def webhook_operation(template: dict[str, Any], conditions: dict[str, bool]) -> dict[str, Any]:
+    """``POST /livekit/webhook`` as DispatchApi's DefinitionBody declares it, conditions decided."""
+    body = resource(template, "DispatchApi")["DefinitionBody"]
+    operation = with_conditions(body["paths"]["/livekit/webhook"]["post"], conditions)
+    assert isinstance(operation, dict)
+    return operation
+
+
 def test_the_api_routes_are_the_documented_operations(template: dict[str, Any]) -> None:
-    # Given the API events of every function and the committed OpenAPI document
+    # Given the API events of every function, the API's own definition, and the committed OpenAPI document
     by_function = api_events(template)
     events = [event for found in by_function.values() for event in found]
+    api = resource(template, "DispatchApi")
+    defined = {(method, path) for path, item in api["DefinitionBody"]["paths"].items() for method in item}
     documented = json.loads((ROOT / "docs" / "openapi.json").read_text())["paths"]
 
-    # When both are listed as (method, path)
+    # When all are listed as (method, path)
     routes = {(e["Properties"]["Method"].lower(), e["Properties"]["Path"]) for e in events}
     operations = {(method, path) for path, item in documented.items() for method in item}
 
-    # Then they are the same, all on this template's API: the dispatch routes served by the API
-    # function, the LiveKit webhook by its own
+    # Then the functions' routes and the API's own are the documented ones, all on this template's API:
+    # the dispatch routes served by the API function, the LiveKit webhook by API Gateway itself (SAM
+    # merges the two: MergeDefinitions)
+    assert api["MergeDefinitions"] is True
+    assert defined == {("post", "/livekit/webhook")}
     assert (
-        routes
+        routes | defined
         == operations
         == {
             ("post", "/dispatches"),
@@ -97,19 +110,11 @@ def test_the_api_routes_are_the_documented_operations(template: dict[str, Any]) 
             ("post", "/livekit/webhook"),
         }
     )
+    assert not routes & defined
     assert len(events) == len(routes)
     assert all(e["Type"] == "Api" and e["Properties"]["RestApiId"] == {"Ref": "DispatchApi"} for e in events)
     assert {lid: {e["Properties"]["Path"] for e in found} for lid, found in by_function.items()} == {
         "DispatchApiFunction": {"/dispatches", "/dispatches/{request_id}"},
-        "LiveKitWebhookFunction": {"/livekit/webhook"},
-    }
-    assert {
-        (e["Properties"]["Method"], e["Properties"]["Path"]) for e in by_function["DispatchApiFunction"]
-    } == {
-        ("POST", "/dispatches"),
-        ("GET", "/dispatches"),
-        ("GET", "/dispatches/{request_id}"),
-        ("DELETE", "/dispatches/{request_id}"),
     }
 
 
@@ -119,17 +124,17 @@ def test_the_api_routes_are_the_documented_operations(template: dict[str, Any]) 
         (
             "AWS_IAM",
             {"DefaultAuthorizer": "AWS_IAM", "InvokeRole": "NONE", "UsagePlan": {"CreateUsagePlan": "NONE"}},
-            {"Authorizer": "NONE"},
+            [{"NONE": []}],
         ),
         (
             "API_KEY",
             {"ApiKeyRequired": True, "UsagePlan": {"CreateUsagePlan": "PER_API"}},
-            {"ApiKeyRequired": False},
+            [{"api_key_false": []}],
         ),
     ],
 )
 def test_only_the_webhook_route_skips_aws_auth_in_either_mode(
-    template: dict[str, Any], api_auth: str, api: dict[str, Any], webhook: dict[str, Any]
+    template: dict[str, Any], api_auth: str, api: dict[str, Any], webhook: list[dict[str, Any]]
 ) -> None:
     # Given the API's and its routes' auth, with the conditions decided for one ApiAuth value
     conditions = {"UseApiKeys": api_auth == "API_KEY"}
@@ -140,12 +145,57 @@ def test_only_the_webhook_route_skips_aws_auth_in_either_mode(
     api_auth_seen = with_conditions(resource(template, "DispatchApi")["Auth"], conditions)
 
     # Then the API defaults to SigV4 (API Gateway invoking the function as itself, so a caller needs
-    # only execute-api:Invoke) or to a required key; only the LiveKit webhook opts out, and with the
-    # one setting SAM accepts in that mode (LiveKit cannot sign AWS requests; its JWT is checked in
-    # the handler)
+    # only execute-api:Invoke) or to a required key; no function route opts out; the LiveKit webhook
+    # carries the one marker SAM honours in that mode (LiveKit cannot sign AWS requests; its JWT is
+    # checked by the function that takes the queued events)
     assert api_auth_seen == api
-    assert {path for path, props in routes.items() if "Auth" in props} == {"/livekit/webhook"}
-    assert routes["/livekit/webhook"]["Auth"] == webhook
+    assert [path for path, props in routes.items() if "Auth" in props] == []
+    assert webhook_operation(template, conditions)["security"] == webhook
+
+
+def test_the_webhook_route_queues_livekits_posts_as_they_came_and_nothing_else(
+    template: dict[str, Any],
+) -> None:
+    # Given the webhook route's integration (the same in both auth modes)
+    integrations = [
+        webhook_operation(template, {"UseApiKeys": mode})["x-amazon-apigateway-integration"]
+        for mode in (True, False)
+    ]
+    integration = integrations[0]
+    role = resource(template, "LiveKitWebhookIntakeRole")
+
+    # When it is read
+    template_text = integration["requestTemplates"]["application/webhook+json"]
+
+    # Then API Gateway sends LiveKit's body and Authorization header to the webhook queue, as a role
+    # that may only send there (and use the key the queue is encrypted with); any other media type is
+    # refused, never passed through; 200 once queued, 500 (LiveKit retries) when SQS refuses
+    assert integrations[0] == integrations[1]
+    assert (integration["type"], integration["httpMethod"], integration["passthroughBehavior"]) == (
+        "aws",
+        "POST",
+        "never",
+    )
+    assert integration["uri"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:sqs:path/${AWS::AccountId}/"
+        "${LiveKitWebhookQueue.QueueName}"
+    }
+    assert integration["credentials"] == {"Fn::GetAtt": ["LiveKitWebhookIntakeRole", "Arn"]}
+    assert set(integration["requestTemplates"]) == {"application/webhook+json"}
+    assert template_text.startswith("Action=SendMessage&MessageBody=$util.urlEncode($input.body)")
+    assert "MessageAttribute.1.Name=authorization" in template_text
+    assert {k: v["statusCode"] for k, v in integration["responses"].items()} == {
+        "2\\d{2}": "200",
+        "default": "500",
+    }
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "apigateway.amazonaws.com"
+    }
+    assert {json.dumps(s["Action"]): s["Resource"] for s in statements} == {
+        '"sqs:SendMessage"': {"Fn::GetAtt": ["LiveKitWebhookQueue", "Arn"]},
+        '["kms:GenerateDataKey", "kms:Decrypt"]': {"Fn::GetAtt": ["DispatchVerifyKey", "Arn"]},
+    }
 
 
 def test_the_webhook_function_may_claim_events_find_and_resume_waits_and_nothing_more(
@@ -158,8 +208,9 @@ def test_the_webhook_function_may_claim_events_find_and_resume_waits_and_nothing
     found = grants(function)
 
     # Then it may read the LiveKit secret (the signature), claim an event id and give it back, query a
-    # room's waits, mark them joined and remove a used token, and resume executions of this state
-    # machine; nothing else
+    # room's waits, mark them joined and remove a used token, resume executions of this state
+    # machine, and take its own queue's messages (its event source polls as it) and decrypt them;
+    # nothing else
     assert function["Handler"] == "dispatch_verify.handlers.livekit_webhook.lambda_handler"
     assert function["Environment"]["Variables"] == {"WEBHOOK_EVENT_TABLE_NAME": {"Ref": "WebhookEventTable"}}
     assert [p for p in function["Policies"] if "Statement" not in p] == [
@@ -169,34 +220,62 @@ def test_the_webhook_function_may_claim_events_find_and_resume_waits_and_nothing
         on(EVENTS_ARN): {"dynamodb:PutItem", "dynamodb:DeleteItem"},
         on(WAITS_ARN): {"dynamodb:Query", "dynamodb:UpdateItem"},
         on({"Ref": "DispatchVerifyStateMachine"}): {"states:SendTaskSuccess"},
+        on({"Fn::GetAtt": ["DispatchVerifyKey", "Arn"]}): {"kms:Decrypt"},
+        on({"Fn::GetAtt": ["LiveKitWebhookQueue", "Arn"]}): {
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        },
     }
+    assert "Events" not in function  # no SAM event: its managed policy would read every queue
 
 
-def test_the_webhook_function_reserves_a_small_concurrency_the_stack_can_set(
+def test_the_webhook_function_takes_only_agent_joins_from_its_queue_a_few_at_a_time(
     template: dict[str, Any],
 ) -> None:
-    # Given the webhook function and the parameter
+    # Given the webhook function's event source, its queue, the dead-letter queue and the parameter
     function = resource(template, "LiveKitWebhookFunction")
+    props = resource(template, "LiveKitWebhookEvents")
+    queue = resource(template, "LiveKitWebhookQueue")
+    dead_letters = resource(template, "LiveKitWebhookDeadLetters")
     parameter = template["Parameters"]["LiveKitWebhookConcurrency"]
 
-    # When its concurrency is read
-    # Then it is reserved, from the parameter: 10 unless told, at most 100 (a flood of posts to the
-    # open route is throttled there; the rest of the account's pool stays for the workflow's steps)
-    assert function["ReservedConcurrentExecutions"] == {"Ref": "LiveKitWebhookConcurrency"}
+    # When they are read
+    (pattern,) = [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
+
+    # Then the function takes its queue's messages 10 at a time, at once (no batching window), with at
+    # most LiveKitWebhookConcurrency (2 unless told; SQS allows no fewer) functions in flight; only an
+    # agent's participant_joined passes the filter; a failed record alone is retried
+    assert template["Resources"]["LiveKitWebhookEvents"]["Type"] == "AWS::Lambda::EventSourceMapping"
+    assert props["FunctionName"] == {"Ref": "LiveKitWebhookFunction"}
+    assert props["EventSourceArn"] == {"Fn::GetAtt": ["LiveKitWebhookQueue", "Arn"]}
+    assert (props["BatchSize"], props["MaximumBatchingWindowInSeconds"]) == (10, 0)
+    assert props["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "LiveKitWebhookConcurrency"}}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert pattern == {"body": {"event": ["participant_joined"], "participant": {"kind": ["AGENT"]}}}
     assert (parameter["Type"], parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (
         "Number",
-        10,
-        1,
-        100,
+        2,
+        2,
+        1000,
     )
-    assert "account" in parameter["Description"]
-    # And no other function reserves any
-    others = [
+    # And a message lives no longer than a delivery's signature is valid (5 minutes); a failed one is
+    # visible again after 30 s (Lambda wants at least the function's timeout) and set aside, encrypted,
+    # after 5 receives
+    assert queue["MessageRetentionPeriod"] == 300
+    assert queue["VisibilityTimeout"] >= function["Timeout"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["LiveKitWebhookDeadLetters", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    assert queue["KmsMasterKeyId"] == dead_letters["KmsMasterKeyId"] == {"Ref": "DispatchVerifyKey"}
+    # And no function reserves concurrency: the queue, not a throttle, absorbs a burst
+    reserved = [
         lid
         for lid, res in template["Resources"].items()
         if res["Type"] == "AWS::Serverless::Function" and "ReservedConcurrentExecutions" in res["Properties"]
     ]
-    assert others == ["LiveKitWebhookFunction"]
+    assert reserved == []
 
 
 def test_webhook_events_are_keyed_by_their_id_and_expire(template: dict[str, Any]) -> None:
