@@ -282,7 +282,7 @@ def test_the_stack_outputs_what_a_caller_and_an_operator_need(template: dict[str
 
     # When they are read
     # Then they name the state machine to start, the URLs to call and to give LiveKit for its
-    # webhooks, and the topic and bus escalations arrive on
+    # webhooks, the topic and bus escalations arrive on, and where undelivered events are kept
     assert outputs == {
         "DispatchApiUrl": {
             "Fn::Sub": "https://${DispatchApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/v1/dispatches"
@@ -299,4 +299,5 @@ def test_the_stack_outputs_what_a_caller_and_an_operator_need(template: dict[str
         "EscalationTopicArn": {"Ref": "EscalationTopic"},
         "EscalationBusName": {"Ref": "EscalationBus"},
         "OutcomeDeliveryDeadLetterQueueUrl": {"Ref": "OutcomeDeliveryDeadLetters"},
+        "LiveKitWebhookDeadLetterQueueUrl": {"Ref": "LiveKitWebhookDeadLetters"},
     }
