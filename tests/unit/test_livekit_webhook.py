@@ -1,8 +1,12 @@
-"""The LiveKit webhook function on its events/ sample (`sam local invoke LiveKitWebhookFunction -e`), and
-what it does with a verified join: each event acted on once, only waits recorded before the join."""
+"""The LiveKit webhook function on SQS batches of its queue, built from its events/ sample's body and
+signature (as API Gateway queues a post: the body, and ``Authorization`` as the message attribute
+``authorization``), and what it does with a verified join: each event acted on once, only waits
+recorded before the join. What can never succeed is dropped (logged, not retried); a record whose
+handling failed is reported back alone, as a batch item failure."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +33,11 @@ from .test_api_samples import TEMPLATE
 
 KEY, SECRET = "APIkey123", "not-a-real-secret"  # the key pair the sample was signed with
 ROOM, AGENT = "support-call-4711", "inbound-agent"
+QUEUE_ARN = "arn:aws:sqs:eu-west-1:123456789012:dispatch-verify-LiveKitWebhookQueue-1A2B3C4D5E6F"
+UNSIGNED = "webhook dropped: not signed by this LiveKit project"
+MALFORMED = "webhook dropped: signed, but not a WebhookEvent"
+TOO_LARGE = "webhook dropped: body too large"
+HANDLED = "webhook handled"
 
 
 @pytest.fixture
@@ -48,84 +57,249 @@ def tables(monkeypatch: pytest.MonkeyPatch, now: FakeTime) -> Iterator[tuple[Wai
         yield WaitTokens(waits), WebhookEvents(events)
 
 
-def fresh(event: dict[str, Any]) -> dict[str, Any]:
-    """The sample with its body signed now (what `sam local invoke` needs: see README)."""
-    event["headers"]["Authorization"] = signed_headers(event["body"], KEY, SECRET)["Authorization"]
-    return event
-
-
-def test_the_webhook_sample_replayed_later_is_refused(
-    tables: tuple[WaitTokens, WebhookEvents], lambda_context: LambdaContext
-) -> None:
-    # Given the captured webhook sample, whose 5-minute signature expired long ago, and the key pair
-    # it was signed with
+def sample() -> tuple[str, str]:
+    """The sample's body and its (long expired) signature, whichever shape the sample has: the post
+    API Gateway received, or the SQS event the function is invoked with."""
     event = load_event("livekit_webhook")
+    if "Records" in event:
+        (record,) = event["Records"]
+        return record["body"], record["messageAttributes"]["authorization"]["stringValue"]
+    return event["body"], event["headers"]["Authorization"]
+
+
+def sqs_record(
+    body: str, authorization: str | None, message_id: str = "msg-1", receives: int = 1
+) -> dict[str, Any]:
+    """One message of the webhook queue as Lambda's SQS event carries it."""
+    attributes = {}
+    if authorization is not None:  # API Gateway's template sets the attribute only for a header
+        attributes["authorization"] = {
+            "stringValue": authorization,
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": "String",
+        }
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"AQEB{message_id}==",
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receives),
+            "SentTimestamp": "1795881612000",
+            "SenderId": "AROAEXAMPLE:BackplaneAssumeRoleSession",
+            "ApproximateFirstReceiveTimestamp": "1795881612010",
+        },
+        "messageAttributes": attributes,
+        "md5OfBody": hashlib.md5(body.encode("utf-8", "surrogatepass")).hexdigest(),  # noqa: S324
+        "eventSource": "aws:sqs",
+        "eventSourceARN": QUEUE_ARN,
+        "awsRegion": "eu-west-1",
+    }
+
+
+def batch(*records: dict[str, Any]) -> dict[str, Any]:
+    return {"Records": list(records)}
+
+
+def fresh(body: str) -> str:
+    """A signature of ``body`` made now (what `sam local invoke` needs: see README)."""
+    return signed_headers(body, KEY, SECRET)["Authorization"]
+
+
+def logged(caplog: pytest.LogCaptureFixture, message: str) -> list[dict[str, Any]]:
+    """The function's log records with ``message``: their level and fields (Powertools' ``extra``)."""
+    return [
+        {**vars(record), "level": record.levelname}
+        for record in caplog.records
+        if record.getMessage() == message
+    ]
+
+
+def test_the_webhook_sample_replayed_later_is_dropped_not_retried(
+    tables: tuple[WaitTokens, WebhookEvents],
+    lambda_context: LambdaContext,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given the captured webhook sample, whose 5-minute signature expired long ago, queued with the
+    # key pair it was signed with
+    body, authorization = sample()
+    _, events = tables
 
     # When the function runs on it
-    answer = livekit_webhook.lambda_handler(event, lambda_context)
+    answer = livekit_webhook.lambda_handler(batch(sqs_record(body, authorization)), lambda_context)
 
-    # Then it is refused as a replay would be: 401, whatever the body says
-    assert answer["statusCode"] == 401
-    assert "participant_joined" in event["body"]
+    # Then it is refused as a replay would be, whatever the body says: dropped with a warning naming
+    # the expiry, and not reported as a failure (a retry would not make it valid); nothing was claimed
+    assert answer == {"batchItemFailures": []}
+    assert "participant_joined" in body
+    (dropped,) = logged(caplog, UNSIGNED)
+    assert dropped["level"] == "WARNING"
+    assert "ExpiredSignatureError" in dropped["reason"]
+    assert (dropped["message_id"], dropped["receive_count"]) == ("msg-1", "1")
+    assert events.table.scan()["Items"] == []
 
 
 def test_the_webhook_sample_freshly_signed_is_accepted_once(
-    tables: tuple[WaitTokens, WebhookEvents], lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+    tables: tuple[WaitTokens, WebhookEvents],
+    lambda_context: LambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Given the webhook sample's body signed now, and a workflow awaiting the sample's agent in its
     # room, recorded before the join
     tokens, _ = tables
-    body = json.loads(load_event("livekit_webhook")["body"])
+    body, _ = sample()
     tokens.table.put_item(
         Item={
             "room": ROOM,
             "request_id": "req-1",
             "agent_name": AGENT,
             "task_token": "token-1",
-            "recorded_at": int(body["createdAt"]),
+            "recorded_at": int(json.loads(body)["createdAt"]),
             "expires_at": 4_000_000_000,
         }
     )
     resumed: list[str] = []
     monkeypatch.setattr(livekit_webhook.waits, "resume", lambda token, output: resumed.append(token) or True)
 
-    # When the function runs on it twice (LiveKit may deliver an event more than once)
+    # When the function runs on it twice (LiveKit may deliver an event more than once: two messages)
     answers = [
-        livekit_webhook.lambda_handler(fresh(load_event("livekit_webhook")), lambda_context) for _ in range(2)
+        livekit_webhook.lambda_handler(batch(sqs_record(body, fresh(body), f"msg-{n}")), lambda_context)
+        for n in (1, 2)
     ]
 
-    # Then the agent's join resumed the workflow on the first delivery, and the second did nothing
-    assert [a["statusCode"] for a in answers] == [200, 200]
-    assert [json.loads(a["body"]) for a in answers] == [
-        {"event": "participant_joined", "resumed": 1},
-        {"event": "participant_joined", "resumed": 0},
+    # Then the agent's join resumed the workflow on the first delivery, and the second did nothing;
+    # neither is retried
+    assert answers == [{"batchItemFailures": []}] * 2
+    handled = logged(caplog, HANDLED)
+    assert [(h["message_id"], h["event"], h["room"], h["resumed"]) for h in handled] == [
+        ("msg-1", "participant_joined", ROOM, 1),
+        ("msg-2", "participant_joined", ROOM, 0),
     ]
     assert resumed == ["token-1"]
 
 
-def test_a_body_that_is_not_text_is_refused_as_unsigned(
-    tables: tuple[WaitTokens, WebhookEvents], lambda_context: LambdaContext
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        pytest.param(
+            lambda body: sqs_record("\udcff", fresh(body)),  # a non-UTF-8 byte, as surrogateescape reads it
+            "",
+            id="body-not-text",
+        ),
+        pytest.param(lambda body: sqs_record(body, None), "no Authorization header", id="no-authorization"),
+        pytest.param(lambda body: sqs_record(body, ""), "no Authorization header", id="empty-authorization"),
+    ],
+)
+def test_a_body_that_is_not_text_or_not_signed_is_dropped_as_unsigned(
+    tables: tuple[WaitTokens, WebhookEvents],
+    lambda_context: LambdaContext,
+    caplog: pytest.LogCaptureFixture,
+    record: Any,
+    reason: str,
 ) -> None:
-    # Given a post whose body API Gateway passes base64-encoded, not UTF-8
-    event = fresh(load_event("livekit_webhook"))
-    event.update(body="/w==", isBase64Encoded=True)
+    # Given a queued post whose body is not the text that was signed, or that carries no signature
+    body, _ = sample()
+    _, events = tables
 
     # When the function runs on it
-    answer = livekit_webhook.lambda_handler(event, lambda_context)
+    answer = livekit_webhook.lambda_handler(batch(record(body)), lambda_context)
 
-    # Then it is refused like any body this project did not sign
-    assert answer["statusCode"] == 401
+    # Then it is dropped like any body this project did not sign: not retried, nothing claimed
+    assert answer == {"batchItemFailures": []}
+    (dropped,) = logged(caplog, UNSIGNED)
+    assert reason in dropped["reason"]
+    assert events.table.scan()["Items"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param('{"event": 5}', MALFORMED, id="event-not-a-name"),
+        pytest.param("[]", MALFORMED, id="json-array"),
+        pytest.param("{}", MALFORMED, id="no-event-name"),
+        pytest.param(json.dumps({"event": "participant_joined", "x": "y" * 110_000}), TOO_LARGE, id="110-kb"),
+    ],
+)  # fmt: skip
+def test_a_signed_body_that_is_no_webhook_event_is_dropped(
+    tables: tuple[WaitTokens, WebhookEvents],
+    lambda_context: LambdaContext,
+    caplog: pytest.LogCaptureFixture,
+    body: str,
+    message: str,
+) -> None:
+    # Given a queued body signed with the project's key that is no WebhookEvent, or is far larger
+    # than any LiveKit sends
+    # When the function runs on it
+    answer = livekit_webhook.lambda_handler(batch(sqs_record(body, fresh(body))), lambda_context)
+
+    # Then it is dropped with a warning, not retried
+    assert answer == {"batchItemFailures": []}
+    (dropped,) = logged(caplog, message)
+    assert dropped["level"] == "WARNING"
+    assert logged(caplog, HANDLED) == []
+
+
+def test_a_record_whose_handling_fails_is_retried_alone(
+    tables: tuple[WaitTokens, WebhookEvents],
+    lambda_context: LambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a batch of three: a join awaited in ROOM, a join in a room whose waits DynamoDB fails to
+    # read, and an unsigned post
+    tokens, events = tables
+    for room, token in ((ROOM, "token-1"), ("broken-room", "token-2")):
+        tokens.table.put_item(
+            Item={"room": room, "request_id": f"req-{room}", "agent_name": AGENT, "task_token": token,
+                  "expires_at": 4_000_000_000}
+        )  # fmt: skip
+    original = WaitTokens.joined
+
+    def joined_or_fail(self: WaitTokens, room: str, agent_name: str, at: float) -> Any:
+        if room == "broken-room":
+            raise ClientError(
+                {"Error": {"Code": "InternalServerError", "Message": "try again"}}, "UpdateItem"
+            )
+        return original(self, room, agent_name, at)
+
+    monkeypatch.setattr(WaitTokens, "joined", joined_or_fail)
+    resumed: list[str] = []
+    monkeypatch.setattr(livekit_webhook.waits, "resume", lambda token, output: resumed.append(token) or True)
+    good, broken = joined_body("EV_good"), joined_body("EV_broken", room="broken-room")
+    records = [
+        sqs_record(good, fresh(good), "msg-good"),
+        sqs_record(broken, fresh(broken), "msg-broken", receives=2),
+        sqs_record(good, None, "msg-unsigned"),
+    ]
+
+    # When the function runs on the batch
+    answer = livekit_webhook.lambda_handler(batch(*records), lambda_context)
+
+    # Then only the failed record is reported, to be received again; the others are done: the good
+    # join resumed its wait, the unsigned post was dropped; the failed event's claim was given back
+    # (so that its retry acts), the good one's stands
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "msg-broken"}]}
+    assert resumed == ["token-1"]
+    assert [h["message_id"] for h in logged(caplog, HANDLED)] == ["msg-good"]
+    assert [d["message_id"] for d in logged(caplog, UNSIGNED)] == ["msg-unsigned"]
+    assert [item["event_id"] for item in events.table.scan()["Items"]] == ["EV_good"]
+    assert [w.task_token for w in tokens.awaiting("broken-room", AGENT)] == ["token-2"]
+
+
+def joined_body(event_id: str, room: str = ROOM, created_at: int = 1_800_000_000) -> str:
+    participant = ParticipantInfo(
+        identity="agent-AJ_1", kind="AGENT", state="ACTIVE", attributes={"lk.agent.name": AGENT}
+    )
+    return event_body("participant_joined", Room(name=room), participant, created_at, event_id)
 
 
 # -- on_event: the decisions, on the real tables --------------------------------------------------
 
 
 def joined(event_id: str = "EV_1", created_at: int = 1_800_000_000) -> api.WebhookEvent:
-    participant = ParticipantInfo(
-        identity="agent-AJ_1", kind="AGENT", state="ACTIVE", attributes={"lk.agent.name": AGENT}
-    )
-    body = event_body("participant_joined", Room(name=ROOM), participant, created_at, event_id)
-    return webhook.verify(body, signed_headers(body, KEY, SECRET)["Authorization"], credentials())
+    body = joined_body(event_id, created_at=created_at)
+    return webhook.verify(body, fresh(body), credentials())
 
 
 def credentials() -> Any:
