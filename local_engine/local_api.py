@@ -7,7 +7,8 @@ for the real handler of the function that the deployed API integrates for the ro
 a Lambda permission lets API Gateway invoke it (else API Gateway's 500), and the handler's proxy
 response becomes the HTTP response. The handler reaches the local engine's moto (Step Functions
 runs the real ASL, DynamoDB holds the ledger). Calls are serialised, as in one Lambda instance:
-Powertools' resolver keeps the current event on itself.
+Powertools' resolver keeps the current event on itself. A route integrated with SQS instead of a
+function (the LiveKit webhook's) is API Gateway's own work: ``queues.SqsIntegration``.
 """
 
 from __future__ import annotations
