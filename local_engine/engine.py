@@ -50,7 +50,7 @@ import botocore.session
 from botocore.credentials import ReadOnlyCredentials
 from moto import mock_aws
 
-from clocks import Clock
+from clocks import Clock, VirtualClock
 from local_engine import credentials  # the module: its names read as credentials.acting_as
 from local_engine.aws_faults import AwsFaults
 from local_engine.moto_bridge import (
@@ -463,10 +463,12 @@ class LocalEngine:
             source.poll()
 
     def after(self, seconds: float, action: Callable[[], None]) -> None:
-        """Run ``action`` once ``seconds`` have passed on the engine's clock (unless it is closing)."""
+        """Run ``action`` once ``seconds`` have passed on the engine's clock (unless it is closing):
+        a sleeping actor on a ``DiscreteClock``; on a ``VirtualClock``, whose sleep would move the
+        shared time at once, when others move it past that instant (announced as a horizon); on
+        real time, a sleeping thread."""
 
-        def wait_then_act() -> None:
-            self.clock.sleep(seconds)
+        def act() -> None:
             if self._closing:
                 return
             try:
@@ -474,6 +476,24 @@ class LocalEngine:
             except RuntimeError:
                 if not self._closing:  # the engine closed meanwhile: the action has nothing to do
                     raise
+
+        if isinstance(self.clock, VirtualClock):
+            due, fired = self.clock.now() + seconds, threading.Event()
+
+            def on_time(now: float) -> None:
+                if now >= due and not fired.is_set():
+                    fired.set()
+                    unsubscribe()
+                    remove_horizon()
+                    threading.Thread(target=act, daemon=True).start()  # not in the thread that moved time
+
+            unsubscribe = self.clock.subscribe(on_time)
+            remove_horizon = self.clock.add_horizon(lambda: None if fired.is_set() else due)
+            return
+
+        def wait_then_act() -> None:
+            self.clock.sleep(seconds)
+            act()
 
         make = getattr(self.clock, "thread", None)  # a DiscreteClock counts its actors
         thread = (

@@ -41,6 +41,9 @@ from moto.events.models import EventPattern
 from local_engine.credentials import acting_as
 from local_engine.moto_bridge import LambdaContext, LambdaTarget
 
+# What SQS refuses in a message body or a string attribute: any character outside #x9, #xA, #xD,
+# #x20-#xD7FF, #xE000-#xFFFD and #x10000-#x10FFFF (its documented set), and an empty one.
+SQS_REFUSED_CHARACTER = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 SQS_URI = re.compile(r"^arn:aws:apigateway:[^:]+:sqs:path/(?P<account>\d+)/(?P<queue>[^/]+)$")
 
 
@@ -135,6 +138,9 @@ class SqsIntegration:
                 "StringValue": form[f"{prefix}.Value.StringValue"],
             }
             index += 1
+        for text in [form.get("MessageBody", ""), *(a["StringValue"] for a in attributes.values())]:
+            if text == "" or SQS_REFUSED_CHARACTER.search(text):
+                return 400  # SQS: MissingParameter / InvalidMessageContents (moto stores either)
         with acting_as(self.credentials):
             answer = self.engine.session.client("sqs").send_message(
                 QueueUrl=self.queue_url, MessageBody=form.get("MessageBody", ""), MessageAttributes=attributes

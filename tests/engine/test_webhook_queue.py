@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import json
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -296,6 +297,32 @@ def test_a_record_the_function_fails_on_comes_back_after_the_visibility_timeout_
             assert dead["MessageAttributes"]["authorization"]["StringValue"] == headers["Authorization"]
 
 
+def test_on_a_virtual_clock_a_failed_record_waits_for_others_to_move_time(
+    api: LocalApi, engine: LocalEngine, clock: VirtualClock
+) -> None:
+    # Given the wait table gone (the function fails on a verified agent join), on a VirtualClock,
+    # whose sleep would move the time every execution and test shares
+    waits = engine.function(WEBHOOK_FUNCTION).environment["WAIT_TABLE_NAME"]
+    engine.session.client("dynamodb").delete_table(TableName=waits)
+    body = agent_joined(event_id="EV_virtual")
+    t0 = clock.now()
+
+    # When a signed agent join is posted and the function fails on it
+    assert api.deliver_webhook(body, signed(body)) == 200
+
+    # Then the time has not moved; the retry is announced as the clock's next event, at the
+    # visibility timeout, and happens once time is moved there, not before
+    assert clock.now() == t0
+    assert clock.next_event_at() == t0 + VISIBILITY_TIMEOUT_S
+    clock.advance(VISIBILITY_TIMEOUT_S - 1)
+    assert len(runs(engine)) == 1
+    clock.advance(1)
+    deadline = time.monotonic() + 10
+    while len(runs(engine)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the retry runs in a thread of its own, not in the one that moved time
+    assert [r.started_at - t0 for r in runs(engine)] == [0, VISIBILITY_TIMEOUT_S]
+
+
 # -- IAM: API Gateway sends as the integration's role -------------------------------------------
 
 
@@ -341,19 +368,12 @@ def test_the_integration_sends_as_its_role_so_a_role_without_send_message_is_500
 # -- what SQS would refuse ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine gap: moto's SendMessage stores an empty MessageBody and NUL characters, which SQS "
-        "refuses (MissingParameter / InvalidMessageContents), so API Gateway would answer the "
-        "integration's 500 where the engine answers 200"
-    ),
-)
 @pytest.mark.parametrize("body", [pytest.param("", id="empty"), pytest.param("\u0000" * 10, id="nul")])
 def test_a_body_sqs_cannot_store_is_the_integrations_500(
     api: LocalApi, engine: LocalEngine, body: str
 ) -> None:
-    # Given a body SQS does not accept as a message
+    # Given a body SQS does not accept as a message (moto would store it: the engine refuses it, as SQS
+    # does, MissingParameter / InvalidMessageContents)
     # When it is posted as LiveKit posts
     status, _ = intake(api).post({"Content-Type": WEBHOOK_JSON}, body)
 

@@ -2,8 +2,8 @@
 
 LiveKit signs each webhook with a JWT in ``Authorization`` (no ``Bearer``): issued by the API key,
 valid for 5 minutes, with the body's SHA-256 as its ``sha256`` claim. ``WebhookReceiver.receive``
-checks all of that; anything it refuses is ``WebhookRejected`` (the function answers 401 and changes
-nothing). A verified ``participant_joined`` for an AGENT resumes the workflows awaiting that agent
+checks all of that; anything it refuses is ``WebhookRejected`` (the function logs it, drops it and
+changes nothing). A verified ``participant_joined`` for an AGENT resumes the workflows awaiting that agent
 name in that room (and marks their waits as joined, so that a wait whose token is not recorded yet
 is refused the recording and checks at once: ``adapters.aws.waits``); every other event is
 acknowledged and ignored.
@@ -60,7 +60,7 @@ class WebhookRejected(Exception):
 
 
 class WebhookMalformed(Exception):
-    """Signed, but not a ``WebhookEvent`` (the API answers 400)."""
+    """Signed, but not a ``WebhookEvent`` (the function drops it: retrying would not change it)."""
 
 
 @dataclass(frozen=True)
