@@ -186,6 +186,15 @@ class QueueEventSource:
         # what a benchmark charges each dispatch of the function's work.
         self.batches: list[list[str]] = []
 
+    def depth(self, queue_url: str | None = None) -> int:
+        """Messages in the queue (or in ``queue_url``, its dead-letter queue say), visible or not, read
+        as the engine: what is waiting, and what a failed batch left to come back."""
+        attributes = self.engine.session.client("sqs").get_queue_attributes(
+            QueueUrl=queue_url or self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+
     def matches(self, message: dict[str, Any]) -> bool:
         if not self.patterns:
             return True

@@ -59,13 +59,7 @@ def runs(engine: LocalEngine) -> list[Invocation]:
 
 def count(engine: LocalEngine, queue_url: str) -> int:
     """Messages in a queue, visible or not, read as an administrator."""
-    attributes = engine.session.client("sqs").get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
+    return source(engine).depth(queue_url)
 
 
 def receive_all(engine: LocalEngine, queue_url: str) -> list[dict[str, Any]]:

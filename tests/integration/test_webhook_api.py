@@ -111,14 +111,7 @@ def logged(engine: LocalEngine, message: str) -> list[dict[str, Any]]:
 
 def in_queue(engine: LocalEngine) -> int:
     """Messages left in the webhook queue, visible or not (a record the function failed on stays)."""
-    queue_url = source(engine).queue_url
-    attributes = engine.session.client("sqs").get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
+    return source(engine).depth()
 
 
 def test_a_verified_join_of_the_awaited_agent_consumes_its_wait(
