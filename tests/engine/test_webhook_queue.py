@@ -18,8 +18,7 @@ from livekit.protocol.models import ParticipantInfo, Room
 
 from clocks import DiscreteClock, VirtualClock
 from livekit_sim import event_body, signed_headers
-from local_engine import WEBHOOK_PATH, Invocation, LocalApi, LocalEngine
-from local_engine.queues import QueueEventSource, SqsIntegration
+from local_engine import WEBHOOK_PATH, Invocation, LocalApi, LocalEngine, QueueEventSource, SqsIntegration
 from tests.engine.conftest import LIVEKIT
 
 ROOT = Path(__file__).resolve().parents[2]

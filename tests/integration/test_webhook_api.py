@@ -21,8 +21,7 @@ from livekit.protocol.models import ParticipantInfo, Room
 
 from clocks import VirtualClock
 from livekit_sim import LiveKitSimulator, event_body, signed_headers
-from local_engine import Invocation, LocalApi, LocalEngine
-from local_engine.queues import QueueEventSource
+from local_engine import Invocation, LocalApi, LocalEngine, QueueEventSource
 
 AGENT = "sleepy-agent"
 JOINED_AT = 1_800_000_000  # the event's createdAt (LiveKit's clock), seconds
