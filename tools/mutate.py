@@ -11,7 +11,8 @@ swapped, integer constants +1 and -1, ``return x`` to ``return None``, condition
 set, tuple, list or dict, ``or``/``and`` swapped. The files: functions/dispatch_verify/logic/,
 models.py (validators, bounds, defaults), the LiveKit error mapping in adapters/livekit.py
 (``livekit_error``, ``dial_error``, ``network_error`` and the code sets they read) and what
-ports/livekit.py says a job's status and a participant's attributes mean. Logging calls
+ports/livekit.py says a job's status and a participant's attributes and states mean, and
+recording.py (which step records an outcome, and how). Logging calls
 are not mutated: what they say is not a decision.
 
 Each mutant runs against the specs that executed the changed lines in a traced run of the suite
@@ -61,11 +62,12 @@ LOGIC = "functions/dispatch_verify/logic"
 MODELS = "functions/dispatch_verify/models.py"
 LIVEKIT = "functions/dispatch_verify/adapters/livekit.py"
 PORT = "functions/dispatch_verify/ports/livekit.py"
+RECORDING = "functions/dispatch_verify/recording.py"  # the deciding step's record of the outcome
 # adapters/livekit.py: only the error mapping (the rest is I/O, exercised against the simulator);
 # ports/livekit.py: only what a job's and a participant's values mean (Job.ended, agent_names).
 REGIONS: dict[str, tuple[str, ...] | None] = {
     LIVEKIT: ("livekit_error", "dial_error", "network_error", "_AUTH_CODES", "_INVALID_CODES"),
-    PORT: ("Job", "Participant", "AGENT_NAME_ATTRIBUTES"),
+    PORT: ("Job", "Participant", "AGENT_NAME_ATTRIBUTES", "PRESENT_STATES"),
 }
 SPEC_PATHS = ("tests/unit", "tests/integration", "tests/statemachine")
 UNIT_SPECS = "tests/unit/"  # the specs a line run only at import is tried against
@@ -84,7 +86,7 @@ DOCUMENT_SPECS = (
 
 def target_files(root: Path) -> list[str]:
     logic = sorted(str(p.relative_to(root)) for p in (root / LOGIC).glob("*.py") if p.name != "__init__.py")
-    return [*logic, MODELS, LIVEKIT, PORT]
+    return [*logic, MODELS, LIVEKIT, PORT, RECORDING]
 
 
 # -- equivalents ----------------------------------------------------------------------------------
