@@ -31,6 +31,7 @@ It refuses what AWS refuses, with AWS's error (the numbers are in local_engine/m
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import json
@@ -53,6 +54,7 @@ from moto import mock_aws
 from clocks import Clock, VirtualClock
 from local_engine import credentials  # the module: its names read as credentials.acting_as
 from local_engine.aws_faults import AwsFaults
+from local_engine.errors import EngineClosing
 from local_engine.moto_bridge import (
     HISTORY_EVENT_LIMIT,
     LambdaTarget,
@@ -381,7 +383,7 @@ class LocalEngine:
         its environment, its output, closing waits for it, and it is recorded in ``invocations``."""
         with self._in_flight:
             if self._closing:  # no handler may start once moto and the environment are going away
-                raise RuntimeError("the local engine is closing")
+                raise EngineClosing("the local engine is closing")
             self._calls += 1
         started, started_real, failed = self.clock.now(), time.perf_counter(), False
         try:
@@ -439,7 +441,7 @@ class LocalEngine:
         as a handler call is, so that none reaches AWS after moto is gone."""
         with self._in_flight:
             if self._closing:
-                raise RuntimeError("the local engine is closing")
+                raise EngineClosing("the local engine is closing")
             self._calls += 1
         try:
             yield
@@ -471,11 +473,8 @@ class LocalEngine:
         def act() -> None:
             if self._closing:
                 return
-            try:
+            with contextlib.suppress(EngineClosing):  # closed meanwhile: nothing left to do
                 action()
-            except RuntimeError:
-                if not self._closing:  # the engine closed meanwhile: the action has nothing to do
-                    raise
 
         if isinstance(self.clock, VirtualClock):
             due, fired = self.clock.now() + seconds, threading.Event()

@@ -39,6 +39,7 @@ from botocore.exceptions import ClientError
 from moto.events.models import EventPattern
 
 from local_engine.credentials import acting_as
+from local_engine.errors import EngineClosing
 from local_engine.moto_bridge import LambdaContext, LambdaTarget
 
 # What SQS refuses in a message body or a string attribute: any character outside #x9, #xA, #xD,
@@ -63,7 +64,7 @@ class LocalEngine(Protocol):
 
     def handler_call(self, target: LambdaTarget) -> AbstractContextManager[None]: ...
 
-    def outside_call(self) -> AbstractContextManager[None]: ...
+    def outside_call(self) -> AbstractContextManager[None]: ...  # raises EngineClosing once closing
 
     def queued(self, queue_url: str) -> None: ...
 
@@ -116,14 +117,17 @@ class SqsIntegration:
             raise NotImplementedError("the local engine renders request templates only")
         rendered = airspeed.Template(template).merge({"input": _Input(body, headers), "util": _Util()})
         form = {name: values[-1] for name, values in parse_qs(rendered, keep_blank_values=True).items()}
-        with self.engine.outside_call():  # refused once the engine closes; closing waits for it
-            try:
-                status = self._send(form)
-            except ClientError as exc:
-                status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500))
-            status, answer = self._integration_response(status)
-            if 200 <= status < 300:
-                self.engine.queued(self.queue_url)
+        try:
+            with self.engine.outside_call():  # refused once the engine closes; closing waits for it
+                try:
+                    status = self._send(form)
+                except ClientError as exc:
+                    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500))
+                status, answer = self._integration_response(status)
+                if 200 <= status < 300:
+                    self.engine.queued(self.queue_url)
+        except EngineClosing:  # the stack is going away: a post now finds no API, as after a delete
+            return 503, b'{"message":"the local engine is closing"}'
         return status, answer
 
     def _send(self, form: dict[str, str]) -> int:
