@@ -494,3 +494,35 @@ def test_api_gateway_logs_through_the_account_role_the_stack_creates_unless_told
     assert resource(template, "DispatchApi")["Variables"] == {
         "Fn::If": [condition, {"accountSetting": {"Ref": "ApiGatewayAccount"}}, {"Ref": "AWS::NoValue"}]
     }
+
+
+def test_dropped_webhooks_and_dead_lettered_ones_page_the_escalation_topic(template: dict[str, Any]) -> None:
+    # Given the two alarms of the webhook path
+    rejected = resource(template, "LiveKitWebhooksRejectedAlarm")
+    dead = resource(template, "LiveKitWebhookDeadLettersAlarm")
+
+    # When they are read
+    # Then a dropped webhook (the function's WebhooksRejected, EMF with Powertools' service dimension)
+    # and a message in the dead-letter queue each page the escalation topic within 5 minutes, in any
+    # stack (no condition): LiveKit sees 200 from the queue, so these are where a misconfigured
+    # project or a failing function shows
+    assert (rejected["Namespace"], rejected["MetricName"], rejected["Statistic"]) == (
+        "DispatchVerify",
+        "WebhooksRejected",
+        "Sum",
+    )
+    assert rejected["Dimensions"] == [{"Name": "service", "Value": "dispatch-verify"}]
+    assert (dead["Namespace"], dead["MetricName"], dead["Statistic"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        "Maximum",
+    )
+    assert dead["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["LiveKitWebhookDeadLetters", "QueueName"]}}
+    ]
+    for alarm in (rejected, dead):
+        assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["Threshold"]) == (300, 1, 1)
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "EscalationTopic"}]
+    assert not {"Condition"} & set(template["Resources"]["LiveKitWebhooksRejectedAlarm"])

@@ -287,6 +287,54 @@ def test_a_record_whose_handling_fails_is_retried_alone(
     assert [w.task_token for w in tokens.awaiting("broken-room", AGENT)] == ["token-2"]
 
 
+def emitted(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The EMF records (Powertools' metrics, on stdout) written since the last read."""
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+
+
+def test_dropped_records_count_as_rejected_webhooks_for_the_alarm(
+    tables: tuple[WaitTokens, WebhookEvents],
+    lambda_context: LambdaContext,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a batch of an unsigned post, an expired one and a good join nobody awaits
+    body, authorization = sample()
+    good = joined_body("EV_counted")
+    records = [
+        sqs_record(good, None, "msg-unsigned"),
+        sqs_record(body, authorization, "msg-expired"),
+        sqs_record(good, fresh(good), "msg-good"),
+    ]
+    capsys.readouterr()
+
+    # When the function runs on it
+    livekit_webhook.lambda_handler(batch(*records), lambda_context)
+
+    # Then one EMF record counts the two dropped ones as WebhooksRejected, with the dimension the
+    # template's alarm asks for (Powertools' service alone)
+    (emf,) = emitted(capsys)
+    directive = emf["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "DispatchVerify"
+    assert directive["Dimensions"] == [["service"]]
+    assert [m["Name"] for m in directive["Metrics"]] == ["WebhooksRejected"]
+    assert emf["WebhooksRejected"] == [1.0, 1.0]
+
+
+def test_a_batch_that_drops_nothing_writes_no_metric(
+    tables: tuple[WaitTokens, WebhookEvents],
+    lambda_context: LambdaContext,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a batch of one good join
+    good = joined_body("EV_quiet")
+    capsys.readouterr()
+
+    # When the function runs on it, Then no EMF record is written (no data point: the alarm's missing
+    # data is not breaching)
+    livekit_webhook.lambda_handler(batch(sqs_record(good, fresh(good))), lambda_context)
+    assert emitted(capsys) == []
+
+
 def joined_body(event_id: str, room: str = ROOM, created_at: int = 1_800_000_000) -> str:
     participant = ParticipantInfo(
         identity="agent-AJ_1", kind="AGENT", state="ACTIVE", attributes={"lk.agent.name": AGENT}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -30,10 +31,14 @@ from dispatch_verify.adapters import livekit_webhook as webhook
 from dispatch_verify.adapters.aws import waits
 from dispatch_verify.adapters.aws.webhook_events import WebhookEvents
 from dispatch_verify.handlers import loaded
-from dispatch_verify.observability import logger, tracer
+from dispatch_verify.observability import logger, metrics, tracer
 
 MAX_BODY_BYTES = 100 * 1024  # LiveKit's events are a few KB; a body this big is nothing it sent
 AUTHORIZATION = "authorization"  # the message attribute API Gateway's request template sets
+# Each dropped record counts one (EMF, namespace DispatchVerify, dimension service): the alarm
+# LiveKitWebhooksRejectedAlarm pages when LiveKit's posts do not verify, e.g. a project that signs with
+# another key than the secret's. LiveKit itself sees 200 (API Gateway only queued it).
+REJECTED = "WebhooksRejected"
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -46,6 +51,7 @@ def handle_record(record: SQSRecord) -> None:
     context = {"message_id": record.message_id, "receive_count": record.attributes.approximate_receive_count}
     if size > MAX_BODY_BYTES:
         logger.warning("webhook dropped: body too large", extra={**context, "bytes": size})
+        metrics.add_metric(name=REJECTED, unit=MetricUnit.Count, value=1)
         return
     attribute = record.message_attributes[AUTHORIZATION]  # Powertools: None when it is absent
     authorization = attribute.string_value if attribute is not None else None
@@ -55,11 +61,13 @@ def handle_record(record: SQSRecord) -> None:
         logger.warning(
             "webhook dropped: not signed by this LiveKit project", extra={**context, "reason": str(exc)}
         )
+        metrics.add_metric(name=REJECTED, unit=MetricUnit.Count, value=1)
         return
     except webhook.WebhookMalformed as exc:
         logger.warning(
             "webhook dropped: signed, but not a WebhookEvent", extra={**context, "reason": str(exc)}
         )
+        metrics.add_metric(name=REJECTED, unit=MetricUnit.Count, value=1)
         return
     result = webhook.on_event(
         verified, waits.WaitTokens.from_config(), waits.resume, WebhookEvents.from_config()
@@ -74,9 +82,13 @@ def handle_record(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """``{"batchItemFailures": [{"itemIdentifier": <message id>}, ...]}``: the records to retry."""
-    answer = process_partial_response(
-        event=event, record_handler=handle_record, processor=processor, context=context
-    )
+    try:
+        answer = process_partial_response(
+            event=event, record_handler=handle_record, processor=processor, context=context
+        )
+    finally:
+        if metrics.metric_set:  # only a batch that dropped something writes a data point
+            metrics.flush_metrics()
     return dict(answer)
 
 
