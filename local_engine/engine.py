@@ -225,7 +225,6 @@ class LocalEngine:
                 self._exit.callback(sys.path.remove, code)
             props = stack.properties[lid]
             env = function_environment(stack, lid)
-            assumed = sts.assume_role(RoleArn=props["Role"], RoleSessionName=name)["Credentials"]
             self._targets[name] = LambdaTarget(
                 name=name,
                 arn=stack.attributes[(lid, "Arn")],
@@ -234,9 +233,7 @@ class LocalEngine:
                 memory_mb=int(props.get("MemorySize", 128)),
                 environment=env,
                 role_arn=props["Role"],
-                credentials=ReadOnlyCredentials(
-                    assumed["AccessKeyId"], assumed["SecretAccessKey"], assumed["SessionToken"]
-                ),
+                credentials=_assumed(sts, props["Role"], name),
             )
             os.environ.update(env)
 
@@ -274,10 +271,7 @@ class LocalEngine:
         integrations) as that role, so moto checks the role's policies for them."""
         machines = self.stack.of_type("AWS::StepFunctions::StateMachine") if self.stack else {}
         for name, props in machines.items():
-            assumed = sts.assume_role(RoleArn=str(props["RoleArn"]), RoleSessionName=name[:64])["Credentials"]
-            return ReadOnlyCredentials(
-                assumed["AccessKeyId"], assumed["SecretAccessKey"], assumed["SessionToken"]
-            )
+            return _assumed(sts, str(props["RoleArn"]), name[:64])
         return None
 
     def _api_integration_credentials(self, sts: Any) -> dict[str, ReadOnlyCredentials]:
@@ -290,13 +284,7 @@ class LocalEngine:
                     role = (operation.get("x-amazon-apigateway-integration") or {}).get("credentials")
                     if isinstance(role, str) and role.startswith("arn:aws:iam::"):
                         roles.add(role)
-        keys = {}
-        for role in sorted(roles):
-            assumed = sts.assume_role(RoleArn=role, RoleSessionName="apigateway")["Credentials"]
-            keys[role] = ReadOnlyCredentials(
-                assumed["AccessKeyId"], assumed["SecretAccessKey"], assumed["SessionToken"]
-            )
-        return keys
+        return {role: _assumed(sts, role, "apigateway") for role in sorted(roles)}
 
     def _with_secret(self, translated: Translated) -> Translated:
         """Store the LiveKit credentials in Secrets Manager, and put the secret's ARN where the
@@ -381,32 +369,26 @@ class LocalEngine:
     def _around_handler(self, target: LambdaTarget, event: Any) -> Iterator[None]:
         """Every handler call, Step Functions' (``event`` its payload) or the API's (``event`` None):
         its environment, its output, closing waits for it, and it is recorded in ``invocations``."""
-        with self._in_flight:
-            if self._closing:  # no handler may start once moto and the environment are going away
-                raise EngineClosing("the local engine is closing")
-            self._calls += 1
-        started, started_real, failed = self.clock.now(), time.perf_counter(), False
-        try:
-            os.environ.update(target.environment)
-            with credentials.acting_as(target.credentials):
-                if self._capture is None:
-                    yield
-                else:
-                    with self._capture.capturing(self._keep_output):
+        with self.outside_call():  # no handler may start once moto and the environment are going away
+            started, started_real, failed = self.clock.now(), time.perf_counter(), False
+            try:
+                os.environ.update(target.environment)
+                with credentials.acting_as(target.credentials):
+                    if self._capture is None:
                         yield
-        except BaseException:
-            failed = True
-            raise
-        finally:
-            duration_s = time.perf_counter() - started_real
-            invocation = Invocation(
-                target.name, target.memory_mb, started, duration_s, _execution_name(event), failed
-            )
-            with self._invocations_lock:
-                self.invocations.append(invocation)
-            with self._in_flight:
-                self._calls -= 1
-                self._in_flight.notify_all()
+                    else:
+                        with self._capture.capturing(self._keep_output):
+                            yield
+            except BaseException:
+                failed = True
+                raise
+            finally:
+                duration_s = time.perf_counter() - started_real
+                invocation = Invocation(
+                    target.name, target.memory_mb, started, duration_s, _execution_name(event), failed
+                )
+                with self._invocations_lock:
+                    self.invocations.append(invocation)
 
     def _keep_output(self, lines: list[str]) -> None:
         with self._output_lock:
@@ -436,9 +418,10 @@ class LocalEngine:
 
     @contextmanager
     def outside_call(self) -> Iterator[None]:
-        """AWS work the engine does on no handler's behalf (API Gateway queueing a webhook, SQS making
-        a message visible again): refused once the engine is closing, and waited for by the closing,
-        as a handler call is, so that none reaches AWS after moto is gone."""
+        """Work that reaches moto: every handler call (``_around_handler``), and what the engine does
+        on no handler's behalf (API Gateway queueing a webhook, SQS making a message visible again).
+        Refused once the engine is closing (``EngineClosing``), and waited for by the closing, so that
+        none reaches AWS after moto is gone."""
         with self._in_flight:
             if self._closing:
                 raise EngineClosing("the local engine is closing")
@@ -650,6 +633,13 @@ class LocalEngine:
 
 
 @functools.cache
+def _assumed(sts: Any, role_arn: str, session_name: str) -> ReadOnlyCredentials:
+    """``role_arn``'s keys, assumed through STS (before IAM is enforced: moto then checks trust
+    policies, which name AWS services, not the engine's administrator)."""
+    keys = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+    return ReadOnlyCredentials(keys["AccessKeyId"], keys["SecretAccessKey"], keys["SessionToken"])
+
+
 def _botocore_session() -> botocore.session.Session:
     return credentials.resolve_per_call(botocore.session.get_session())
 
