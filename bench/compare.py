@@ -174,16 +174,28 @@ class VariantRun:
     # integration sends it to the webhook queue (one SendMessage), charged to the dispatch whose room
     # it is about. Whether it invokes anything is the event source's doing (below).
     webhook_deliveries: Counter[str] = field(default_factory=Counter)
-    # The webhook function's invocations charged per room: of each batch, 1/len(batch) per record
-    # about the room (fractional).
-    webhook_invocations: dict[str, float] = field(default_factory=dict)
     webhook_function: str = ""  # the event source's function (LiveKitWebhookFunction)
-    webhook_batches: int = 0  # the webhook function's invocations
-    webhook_records: int = 0  # the records they carried
+    # The webhook function's invocations, each as the rooms of the records its batch carried.
+    webhook_batches: list[list[str]] = field(default_factory=list)
     webhook_filtered_out: int = 0  # queued events the filter deleted (they invoke nothing)
     # function -> the most of its executions in flight (its event source's MaximumConcurrency)
     lanes: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
+
+    @property
+    def webhook_records(self) -> int:
+        """The records the webhook function's invocations carried."""
+        return sum(len(batch) for batch in self.webhook_batches)
+
+    @property
+    def webhook_invocations(self) -> dict[str, float]:
+        """The webhook function's invocations charged per room: of each batch, 1/len(batch) per
+        record about the room (fractional)."""
+        charged: dict[str, float] = {}
+        for batch in self.webhook_batches:
+            for room in batch:
+                charged[room] = charged.get(room, 0.0) + 1 / len(batch)
+        return charged
 
     @property
     def webhook_requests(self) -> int:
@@ -337,13 +349,7 @@ def run_workflow(variant: str, plan: list[Scenario]) -> VariantRun:
                 run.lanes[source.target.name] = source.max_concurrency
                 run.webhook_function = source.target.name
                 run.webhook_filtered_out += source.filtered_out
-                for batch in source.batches:
-                    run.webhook_batches += 1
-                    run.webhook_records += len(batch)
-                    for room in batch:
-                        run.webhook_invocations[room] = run.webhook_invocations.get(room, 0.0) + 1 / len(
-                            batch
-                        )
+                run.webhook_batches.extend(source.batches)
             calls: dict[str | None, list[Invocation]] = {}
             for invocation in sorted(engine.invocations, key=lambda i: i.started_at):
                 calls.setdefault(invocation.execution_name, []).append(invocation)
@@ -525,7 +531,8 @@ def figures(run: VariantRun) -> dict[str, Any]:
     hooks = [item for item in run.lambdas if run.webhook_function and item.function == run.webhook_function]
     hook_s = statistics.fmean(item.duration_s for item in hooks) if hooks else 0.0
     hook_mb = hooks[0].memory_mb if hooks else 0
-    hook_shares = {o.scenario.name: run.webhook_invocations.get(o.scenario.name, 0.0) for o in verified}
+    charged = run.webhook_invocations
+    hook_shares = {o.scenario.name: charged.get(o.scenario.name, 0.0) for o in verified}
     verified_hooks = [
         Lambda(0.0, hook_s, hook_mb, None, run.webhook_function, share)
         for share in hook_shares.values()
@@ -600,9 +607,9 @@ def figures(run: VariantRun) -> dict[str, Any]:
     row["webhooks"] = {
         "deliveries": run.webhook_requests,
         "filtered_out": run.webhook_filtered_out,
-        "invocations": run.webhook_batches,
+        "invocations": len(run.webhook_batches),
         "records": run.webhook_records,
-        "records_per_invocation": round(run.webhook_records / run.webhook_batches, 2)
+        "records_per_invocation": round(run.webhook_records / len(run.webhook_batches), 2)
         if run.webhook_batches
         else None,
         "sqs_requests": _sqs_requests(run),
