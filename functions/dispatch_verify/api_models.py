@@ -135,6 +135,21 @@ class DispatchList(BaseModel):
     )
 
 
+class FieldProblem(BaseModel):
+    model_config = _DEFERRED
+
+    field: str
+    type: str
+    message: str
+
+
+class Problem(BaseModel):  # the body of every 4xx and 5xx the API answers
+    model_config = _DEFERRED
+
+    message: str
+    errors: list[FieldProblem] = Field(default_factory=list)
+
+
 def _utf8(value: str) -> None:
     try:
         value.encode("utf-8")

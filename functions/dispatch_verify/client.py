@@ -26,8 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dispatch_verify.answers import Problem
-from dispatch_verify.api_models import DispatchAccepted, DispatchList, DispatchView
+from dispatch_verify.api_models import DispatchAccepted, DispatchList, DispatchView, Problem
 from dispatch_verify.models import execution_name_problem
 
 DEFAULT_TIMEOUT_S = 30.0  # one HTTP call

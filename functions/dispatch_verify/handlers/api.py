@@ -32,12 +32,13 @@ from dispatch_verify import clock, config
 from dispatch_verify.adapters.aws import outcome_events
 from dispatch_verify.adapters.aws.executions import StepFunctionsExecutions
 from dispatch_verify.adapters.aws.ledger import Ledger
-from dispatch_verify.answers import FieldProblem, Problem
 from dispatch_verify.api_models import (
     DispatchAccepted,
     DispatchCreate,
     DispatchList,
     DispatchView,
+    FieldProblem,
+    Problem,
 )
 from dispatch_verify.errors import ConfigurationError, DispatchVerifyError
 from dispatch_verify.handlers import loaded
